@@ -1,0 +1,1 @@
+// placeholder until the dist layer lands

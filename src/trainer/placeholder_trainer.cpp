@@ -1,0 +1,1 @@
+// placeholder until the trainer layer lands
