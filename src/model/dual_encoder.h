@@ -1,0 +1,40 @@
+// The dual encoder: video tower, text tower and the learned logit scale (DESIGN §3).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/encoders.h"
+
+namespace lica::model {
+
+struct DualEncoderOptions {
+  VideoEncoderOptions video;
+  TextEncoderOptions text;
+  double init_temperature = 0.07;  // logit scale starts at ln(1 / init_temperature)
+};
+
+class DualEncoderImpl : public torch::nn::Module {
+ public:
+  explicit DualEncoderImpl(const DualEncoderOptions& opt);
+
+  torch::Tensor encode_video(const torch::Tensor& frames, const torch::Tensor& mask) {
+    return video_->forward(frames, mask);
+  }
+  torch::Tensor encode_text(const torch::Tensor& tokens, const torch::Tensor& mask) {
+    return text_->forward(tokens, mask);
+  }
+  // s = exp(logit_scale), a 0-d tensor in the autograd graph.
+  torch::Tensor scale() const { return logit_scale_.exp(); }
+  // Keeps s in [1, 100] after every optimiser step (open_clip's clamp of the parameter).
+  void clamp_logit_scale();
+
+  static double max_logit_scale() { return std::log(100.0); }
+
+ private:
+  VideoEncoder video_{nullptr};
+  TextEncoder text_{nullptr};
+  torch::Tensor logit_scale_;  // 0-d
+};
+TORCH_MODULE(DualEncoder);
+
+}  // namespace lica::model

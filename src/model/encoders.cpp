@@ -1,0 +1,100 @@
+#include "model/encoders.h"
+
+#include "common/error.h"
+#include "model/pooling.h"
+
+namespace lica::model {
+namespace {
+
+// Linear map to D, or nothing when the input already has width D (CLIP4Clip feeds CLIP's
+// 512-d features straight in).
+torch::nn::Linear make_projection(torch::nn::Module& owner, int64_t in, int64_t out) {
+  if (in == out) return torch::nn::Linear(nullptr);
+  return owner.register_module("proj", torch::nn::Linear(in, out));
+}
+
+torch::Tensor project(torch::nn::Linear& proj, const torch::Tensor& x) {
+  return proj ? proj->forward(x) : x;
+}
+
+// Zeroes padded positions so that whatever the file holds there cannot reach an output.
+torch::Tensor zero_padding(const torch::Tensor& x, const torch::Tensor& mask) {
+  return x * mask.to(x.scalar_type()).unsqueeze(-1);
+}
+
+void check_inputs(const char* what, const torch::Tensor& x, const torch::Tensor& mask,
+                  int64_t input_dim, int64_t max_len) {
+  TORCH_CHECK(x.dim() == 3 && mask.dim() == 2 && mask.size(0) == x.size(0) &&
+                  mask.size(1) == x.size(1),
+              what, ": expected features [B, L, D] and mask [B, L], got ", x.sizes(), " and ",
+              mask.sizes());
+  if (x.size(2) != input_dim) {
+    throw InputError(std::string(what) + ": feature width " + std::to_string(x.size(2)) +
+                     " differs from the configured " + std::to_string(input_dim));
+  }
+  if (x.size(1) > max_len) {
+    throw InputError(std::string(what) + ": sequences of length " + std::to_string(x.size(1)) +
+                     " exceed the position table of " + std::to_string(max_len) +
+                     " (raise model.max_frames / model.max_tokens)");
+  }
+}
+
+}  // namespace
+
+VideoEncoderKind parse_video_encoder(const std::string& name) {
+  if (name == "seqTransf") return VideoEncoderKind::kSeqTransf;
+  if (name == "meanP") return VideoEncoderKind::kMeanP;
+  throw InputError("model.video.encoder: unknown encoder '" + name + "', expected seqTransf or meanP");
+}
+
+TextPooling parse_text_pooling(const std::string& name) {
+  if (name == "eot") return TextPooling::kEot;
+  if (name == "mean") return TextPooling::kMean;
+  throw InputError("model.text.pooling: unknown pooling '" + name + "', expected eot or mean");
+}
+
+VideoEncoderImpl::VideoEncoderImpl(const VideoEncoderOptions& opt) : opt_(opt) {
+  proj_ = make_projection(*this, opt.input_dim, opt.embed_dim);
+  if (opt.kind == VideoEncoderKind::kSeqTransf) {
+    position_ = register_parameter("position",
+                                   torch::randn({opt.max_frames, opt.embed_dim}) * 0.01);
+    transformer_ = register_module(
+        "transformer", Transformer(TransformerOptions{opt.embed_dim, opt.layers, opt.heads,
+                                                      opt.dropout}));
+  }
+}
+
+torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& mask) {
+  check_inputs("video encoder", frames, mask, opt_.input_dim, opt_.max_frames);
+  auto x = zero_padding(project(proj_, frames), mask);  // [B, F, D]
+  if (opt_.kind == VideoEncoderKind::kSeqTransf) {
+    auto h = x + position_.slice(0, 0, x.size(1)).unsqueeze(0);
+    x = transformer_->forward(h, mask) + x;  // residual to the frame features, as CLIP4Clip
+  }
+  return torch::nn::functional::normalize(
+      masked_mean(x, mask), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+}
+
+TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
+  proj_ = make_projection(*this, opt.input_dim, opt.embed_dim);
+  if (opt.layers > 0) {
+    position_ = register_parameter("position",
+                                   torch::randn({opt.max_tokens, opt.embed_dim}) * 0.01);
+    transformer_ = register_module(
+        "transformer", Transformer(TransformerOptions{opt.embed_dim, opt.layers, opt.heads,
+                                                      opt.dropout}));
+  }
+}
+
+torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
+  check_inputs("text encoder", tokens, mask, opt_.input_dim, opt_.max_tokens);
+  auto x = zero_padding(project(proj_, tokens), mask);  // [B, L, D]
+  if (opt_.layers > 0) {
+    x = transformer_->forward(x + position_.slice(0, 0, x.size(1)).unsqueeze(0), mask);
+  }
+  auto pooled = opt_.pooling == TextPooling::kEot ? last_valid(x, mask) : masked_mean(x, mask);
+  return torch::nn::functional::normalize(pooled,
+                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
+}
+
+}  // namespace lica::model
