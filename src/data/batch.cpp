@@ -1,0 +1,67 @@
+#include "data/batch.h"
+
+#include "common/error.h"
+
+namespace lica::data {
+namespace {
+
+// [n, P] bool: position p < counts[rows[i]].
+torch::Tensor valid_mask(const std::vector<int32_t>& counts, const std::vector<int64_t>& rows,
+                         int64_t positions) {
+  std::vector<int64_t> n(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) n[i] = counts[static_cast<size_t>(rows[i])];
+  torch::Tensor lengths = torch::tensor(n, torch::kLong).view({-1, 1});  // [n, 1]
+  return torch::arange(positions, torch::kLong).view({1, -1}) < lengths;
+}
+
+// Features [n, P, D] with everything past the valid positions set to zero.
+torch::Tensor zero_padding(torch::Tensor features, const torch::Tensor& mask) {
+  return features.masked_fill_(mask.logical_not().unsqueeze(-1), 0.0);
+}
+
+torch::Tensor index_tensor(const std::vector<int64_t>& rows) {
+  return torch::tensor(rows, torch::kLong).view({-1});
+}
+
+}  // namespace
+
+int64_t Batch::size() const {
+  if (video.defined()) return video.size(0);
+  if (text.defined()) return text.size(0);
+  return 0;
+}
+
+Batch make_video_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows) {
+  Batch b;
+  b.video = file.read_videos(video_rows);
+  b.video_mask = valid_mask(file.num_frames(), video_rows, file.max_frames());
+  zero_padding(b.video, b.video_mask);
+  b.video_index = index_tensor(video_rows);
+  return b;
+}
+
+Batch make_text_batch(const FeatureFile& file, const std::vector<int64_t>& text_rows) {
+  Batch b;
+  b.text = file.read_texts(text_rows);
+  b.text_mask = valid_mask(file.num_tokens(), text_rows, file.max_tokens());
+  zero_padding(b.text, b.text_mask);
+  b.text_index = index_tensor(text_rows);
+  return b;
+}
+
+Batch make_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows,
+                 const std::vector<int64_t>& text_rows) {
+  if (video_rows.size() != text_rows.size()) {
+    throw Error(file.path() + ": make_batch got " + std::to_string(video_rows.size()) +
+                " video rows and " + std::to_string(text_rows.size()) +
+                " caption rows, expected as many of each");
+  }
+  Batch b = make_video_batch(file, video_rows);
+  Batch t = make_text_batch(file, text_rows);
+  b.text = std::move(t.text);
+  b.text_mask = std::move(t.text_mask);
+  b.text_index = std::move(t.text_index);
+  return b;
+}
+
+}  // namespace lica::data

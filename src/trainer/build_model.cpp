@@ -1,0 +1,45 @@
+#include "trainer/build_model.h"
+
+namespace lica::trainer {
+namespace {
+
+void check_fits(const char* key, int64_t table, const char* what, int64_t file_len,
+                const std::string& path) {
+  if (file_len > table) {
+    throw InputError(std::string(key) + ": " + std::to_string(table) + " is smaller than the " +
+                     std::to_string(file_len) + " " + what + " of " + path);
+  }
+}
+
+}  // namespace
+
+data::FeatureFile open_features(const Config& cfg) {
+  return data::FeatureFile::open(cfg.data.path,
+                                 data::ExpectedDims{cfg.model.video_dim, cfg.model.text_dim});
+}
+
+model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::FeatureFile& file) {
+  check_fits("model.max_frames", cfg.model.max_frames, "frames per video", file.max_frames(),
+             file.path());
+  check_fits("model.max_tokens", cfg.model.max_tokens, "tokens per caption", file.max_tokens(),
+             file.path());
+  model::DualEncoderOptions o;
+  o.video.input_dim = file.video_dim();
+  o.video.embed_dim = cfg.model.embed_dim;
+  o.video.max_frames = cfg.model.max_frames;
+  o.video.kind = model::parse_video_encoder(cfg.model.video.encoder);
+  o.video.layers = cfg.model.video.layers;
+  o.video.heads = cfg.model.video.heads;
+  o.video.dropout = cfg.model.dropout;
+  o.text.input_dim = file.text_dim();
+  o.text.embed_dim = cfg.model.embed_dim;
+  o.text.max_tokens = cfg.model.max_tokens;
+  o.text.pooling = model::parse_text_pooling(cfg.model.text.pooling);
+  o.text.layers = cfg.model.text.layers;
+  o.text.heads = cfg.model.text.heads;
+  o.text.dropout = cfg.model.dropout;
+  o.init_temperature = cfg.model.init_temperature;
+  return o;
+}
+
+}  // namespace lica::trainer

@@ -1,0 +1,184 @@
+#include "trainer/train.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "common/logging.h"
+#include "data/batch.h"
+#include "data/pairing.h"
+#include "trainer/build_model.h"
+#include "trainer/evaluate.h"
+#include "trainer/losses.h"
+#include "trainer/run_dir.h"
+#include "trainer/schedule.h"
+
+namespace lica::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+// Throughput over the steps since the last progress line.
+class Throughput {
+ public:
+  void add(int64_t samples) { samples_ += samples, ++steps_; }
+  double samples_per_s() const { return samples_ / std::max(1e-9, seconds_since(start_)); }
+  double seconds_per_step() const { return seconds_since(start_) / std::max<int64_t>(1, steps_); }
+  void reset() { start_ = Clock::now(), samples_ = 0, steps_ = 0; }
+
+ private:
+  Clock::time_point start_ = Clock::now();
+  int64_t samples_ = 0;
+  int64_t steps_ = 0;
+};
+
+JsonLine eval_record(const std::string& split, int64_t step, int64_t epoch,
+                     const RetrievalMetrics& m) {
+  JsonLine line;
+  line.add("type", "eval").add("split", split).add("step", step).add("epoch", epoch);
+  add_metrics(line, m);
+  return line;
+}
+
+}  // namespace
+
+TrainSummary train(const Config& cfg) {
+  namespace fs = std::filesystem;
+  const fs::path dir(cfg.run.dir);
+  prepare_run_dir(cfg.run.dir);
+  log_to_file((dir / "train.log").string());
+  write_file_atomically((dir / "config.yaml").string(), dump_config(cfg));
+  if (cfg.trainer.threads > 0) torch::set_num_threads(static_cast<int>(cfg.trainer.threads));
+  torch::manual_seed(static_cast<uint64_t>(cfg.trainer.seed));
+
+  const auto file = open_features(cfg);
+  const auto& train_split = file.split(cfg.data.train_split);
+  // Look the evaluation splits up now, not after hours of training.
+  if (!cfg.data.val_split.empty()) file.split(cfg.data.val_split);
+  if (!cfg.data.test_split.empty()) file.split(cfg.data.test_split);
+
+  model::DualEncoder model(dual_encoder_options(cfg, file));
+  auto optimizer = make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
+  const auto pairing = data::parse_pairing(cfg.data.pairing);
+  const int64_t batch = cfg.trainer.batch_size;
+  const auto samples_per_epoch = static_cast<int64_t>(
+      pairing == data::Pairing::kOneCaption ? train_split.videos.size() : train_split.texts.size());
+  const int64_t steps_per_epoch = cfg.data.drop_last ? samples_per_epoch / batch
+                                                     : (samples_per_epoch + batch - 1) / batch;
+  if (steps_per_epoch == 0) {
+    throw InputError("trainer.batch_size: " + std::to_string(batch) + " exceeds the " +
+                     std::to_string(samples_per_epoch) + " training samples of split '" +
+                     cfg.data.train_split + "' in " + file.path() +
+                     " (lower it or set data.drop_last: false)");
+  }
+  const int64_t total_steps = steps_per_epoch * cfg.trainer.epochs;
+  const ScheduleOptions schedule{
+      cfg.trainer.lr, total_steps,
+      static_cast<int64_t>(std::llround(cfg.trainer.warmup_fraction * total_steps)),
+      cfg.trainer.min_lr_ratio};
+  const EvalOptions eval_opt{cfg.eval.batch_size, cfg.eval.chunk_size};
+  MetricsLog metrics((dir / "metrics.jsonl").string());
+
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+  LOG(INFO) << "training on " << file.path() << ": " << samples_per_epoch << " samples/epoch, "
+            << steps_per_epoch << " steps/epoch x " << cfg.trainer.epochs << " epochs, batch "
+            << batch << ", " << params << " parameters, " << torch::get_num_threads()
+            << " threads; run dir " << cfg.run.dir;
+
+  TrainSummary summary;
+  Throughput window;
+  const auto started = Clock::now();
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < cfg.trainer.epochs; ++epoch) {
+    const auto samples = data::epoch_samples(file, train_split, pairing,
+                                             static_cast<uint64_t>(cfg.trainer.seed), epoch);
+    model->train();
+    for (int64_t i = 0; i < steps_per_epoch; ++i, ++step) {
+      const auto begin = static_cast<size_t>(i * batch);
+      const auto end = std::min(samples.size(), begin + static_cast<size_t>(batch));
+      std::vector<int64_t> video_rows, text_rows;
+      for (size_t k = begin; k < end; ++k) {
+        video_rows.push_back(samples[k].video);
+        text_rows.push_back(samples[k].text);
+      }
+      const auto b = data::make_batch(file, video_rows, text_rows);
+      auto video = model->encode_video(b.video, b.video_mask);  // [B, D]
+      auto text = model->encode_text(b.text, b.text_mask);      // [B, D]
+      auto loss = infonce_loss(video, text, model->scale());
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw Error("non-finite loss " + std::to_string(loss_value) + " at step " +
+                    std::to_string(step + 1) + " (epoch " + std::to_string(epoch) + ")");
+      }
+      optimizer->zero_grad();
+      loss.backward();
+      if (cfg.trainer.grad_clip > 0) {
+        torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.trainer.grad_clip);
+      }
+      const double lr = learning_rate(schedule, step);
+      set_learning_rate(*optimizer, lr);
+      optimizer->step();
+      model->clamp_logit_scale();
+
+      if (step == 0) summary.first_loss = loss_value;
+      summary.last_loss = loss_value;
+      window.add(b.size());
+      const int64_t done = step + 1;
+      if (done % cfg.trainer.log_every == 0 || done == total_steps) {
+        const double scale = model->scale().item<double>();
+        const double eta = window.seconds_per_step() * static_cast<double>(total_steps - done);
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g scale %.2f "
+                      "samples/s %.0f eta %s",
+                      static_cast<long long>(epoch + 1), static_cast<long long>(cfg.trainer.epochs),
+                      static_cast<long long>(done), static_cast<long long>(total_steps), loss_value,
+                      lr, scale, window.samples_per_s(), format_duration(eta).c_str());
+        LOG(INFO) << line;
+        metrics.write(JsonLine()
+                          .add("type", "train")
+                          .add("step", done)
+                          .add("epoch", epoch)
+                          .add("loss", loss_value)
+                          .add("lr", lr)
+                          .add("logit_scale", scale)
+                          .add("samples_per_s", window.samples_per_s()));
+        window.reset();
+      }
+    }
+    const bool validate_now = !cfg.data.val_split.empty() && cfg.eval.every_epochs > 0 &&
+                              (epoch + 1) % cfg.eval.every_epochs == 0;
+    if (validate_now) {
+      const auto m = evaluate_split(model, file, file.split(cfg.data.val_split), eval_opt);
+      LOG(INFO) << "val after epoch " << epoch + 1 << ": " << format_metrics(m);
+      metrics.write(eval_record(cfg.data.val_split, step, epoch, m));
+      window.reset();  // evaluation time is not training throughput
+    }
+  }
+  summary.steps = step;
+  LOG(INFO) << "trained " << step << " steps in " << format_duration(seconds_since(started));
+  if (!cfg.data.test_split.empty()) {
+    const auto m = evaluate_split(model, file, file.split(cfg.data.test_split), eval_opt);
+    LOG(INFO) << "test: " << format_metrics(m);
+    metrics.write(eval_record(cfg.data.test_split, step, cfg.trainer.epochs - 1, m));
+    summary.test = m;
+  }
+  return summary;
+}
+
+}  // namespace lica::trainer

@@ -1,0 +1,422 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/error.h"
+#include "data/feature_file.h"
+#include "data/synthetic.h"
+#include "data_test_util.h"
+
+namespace lica::data {
+namespace {
+
+using test_util::TempDir;
+using test_util::TinyFile;
+using ::testing::HasSubstr;
+
+// The InputError message of opening `path`, or "" when it opens.
+std::string open_error(const std::string& path, const ExpectedDims& expect = {}) {
+  try {
+    FeatureFile::open(path, expect);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Writes `tiny` and returns the message of opening it.
+std::string tiny_error(const TempDir& dir, const TinyFile& tiny) {
+  const std::string path = dir.file("tiny.h5");
+  tiny.write(path);
+  return open_error(path);
+}
+
+SyntheticOptions small_options() {
+  SyntheticOptions opt;
+  opt.videos = 40;
+  opt.clusters = 5;
+  opt.video_dim = 8;
+  opt.text_dim = 6;
+  opt.latent_dim = 4;
+  opt.seed = 7;
+  return opt;
+}
+
+TEST(FeatureFile, OpensSyntheticFileWithItsCountsAndDims) {
+  TempDir dir;
+  const std::string path = dir.file("synth.h5");
+  write_synthetic(path, small_options());
+  FeatureFile f = FeatureFile::open(path, {8, 6});
+  EXPECT_EQ(f.path(), path);
+  EXPECT_EQ(f.num_videos(), 40);
+  EXPECT_GE(f.num_texts(), 80);
+  EXPECT_LE(f.num_texts(), 200);
+  EXPECT_EQ(f.max_frames(), 12);
+  EXPECT_EQ(f.max_tokens(), 16);
+  EXPECT_EQ(f.video_dim(), 8);
+  EXPECT_EQ(f.text_dim(), 6);
+  EXPECT_EQ(f.num_frames().size(), 40u);
+  EXPECT_EQ(static_cast<int64_t>(f.num_tokens().size()), f.num_texts());
+  EXPECT_EQ(static_cast<int64_t>(f.text_video().size()), f.num_texts());
+  EXPECT_EQ(f.split_names(), (std::vector<std::string>{"test", "train", "val"}));
+  EXPECT_TRUE(f.has_split("train"));
+  EXPECT_FALSE(f.has_split("dev"));
+  EXPECT_EQ(f.split("test").videos.size(), 8u);  // 0.2 * 40
+  EXPECT_EQ(f.split("val").videos.size(), 4u);   // 0.1 * 40
+}
+
+TEST(FeatureFile, OpensTinyFileWithItsArrays) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.write(dir.file("tiny.h5"));
+  FeatureFile f = FeatureFile::open(dir.file("tiny.h5"));
+  EXPECT_EQ(f.num_videos(), 4);
+  EXPECT_EQ(f.num_texts(), 6);
+  EXPECT_EQ(f.max_frames(), 4);
+  EXPECT_EQ(f.max_tokens(), 5);
+  EXPECT_EQ(f.num_frames(), tiny.num_frames);
+  EXPECT_EQ(f.num_tokens(), tiny.num_tokens);
+  EXPECT_EQ(f.text_video(), tiny.text_video);
+  EXPECT_EQ(f.split("train").videos, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(f.split("test").texts, (std::vector<int64_t>{3, 4, 5}));
+  // Values are exact in float16.
+  EXPECT_TRUE(
+      torch::equal(f.read_videos({0, 1, 2, 3}), TinyFile::features(tiny.num_frames, 4, 3, 0.0f)));
+  EXPECT_TRUE(torch::equal(f.read_texts({0, 1, 2, 3, 4, 5}),
+                           TinyFile::features(tiny.num_tokens, 5, 2, 0.0f)));
+}
+
+TEST(FeatureFile, MovedFileStillReads) {
+  TempDir dir;
+  TinyFile().write(dir.file("tiny.h5"));
+  FeatureFile a = FeatureFile::open(dir.file("tiny.h5"));
+  FeatureFile b = std::move(a);
+  EXPECT_EQ(b.read_videos({1}).size(0), 1);
+}
+
+TEST(FeatureFile, FileMissing) {
+  EXPECT_THAT(open_error("/nonexistent/dir/x.h5"),
+              HasSubstr("/nonexistent/dir/x.h5: file not found"));
+}
+
+TEST(FeatureFile, FileNotHdf5) {
+  TempDir dir;
+  const std::string path = dir.file("text.h5");
+  std::ofstream(path) << "not hdf5 at all\n";
+  EXPECT_THAT(open_error(path), HasSubstr(path + ": not an HDF5 file"));
+}
+
+TEST(FeatureFile, SchemaAttributeMissing) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.schema.reset();
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("attribute lica_schema is missing, expected 1"));
+}
+
+TEST(FeatureFile, SchemaAttributeNotOne) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.schema = 2;
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("attribute lica_schema: value 2 is not supported, expected 1"));
+}
+
+TEST(FeatureFile, EachRequiredDatasetMissing) {
+  TempDir dir;
+  for (const char* name :
+       {"/videos/features", "/videos/num_frames", "/texts/features", "/texts/num_tokens",
+        "/texts/video", "/splits/train/videos", "/splits/test/texts"}) {
+    TinyFile tiny;
+    tiny.omit.insert(name);
+    const std::string msg = tiny_error(dir, tiny);
+    EXPECT_THAT(msg, HasSubstr(dir.file("tiny.h5") + ": dataset " + name + ": is missing"));
+  }
+}
+
+TEST(FeatureFile, WrongRank) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/videos/num_frames", H5T_STD_I32LE, {4, 1});
+  EXPECT_THAT(open_error(path),
+              HasSubstr("dataset /videos/num_frames: rank 2 (shape [4, 1]) is wrong, expected "
+                        "rank 1"));
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/texts/features", H5T_IEEE_F32LE, {6, 10});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /texts/features: rank 2"));
+}
+
+TEST(FeatureFile, WrongFeatureType) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/texts/features", H5T_IEEE_F64LE, {6, 5, 2});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /texts/features: type float64 is not "
+                                          "supported, expected float16 or float32"));
+}
+
+TEST(FeatureFile, WrongCountType) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/texts/video", H5T_STD_I64LE, {6});
+  EXPECT_THAT(open_error(path),
+              HasSubstr("dataset /texts/video: type int64 is not supported, expected int32"));
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/splits/train/videos", H5T_IEEE_F32LE, {2});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /splits/train/videos: type float32"));
+}
+
+TEST(FeatureFile, VideoArrayLengthMismatch) {
+  TempDir dir;
+  TinyFile tiny;
+  const std::string path = dir.file("tiny.h5");
+  tiny.write(path);
+  test_util::replace_dataset(path, "/videos/num_frames", H5T_STD_I32LE, {3});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /videos/num_frames: length 3 does not match "
+                                          "/videos/features (4 videos)"));
+}
+
+TEST(FeatureFile, TextArrayLengthMismatch) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/texts/video", H5T_STD_I32LE, {7});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /texts/video: length 7 does not match "
+                                          "/texts/features (6 captions)"));
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/texts/num_tokens", H5T_STD_I32LE, {5});
+  EXPECT_THAT(open_error(path), HasSubstr("dataset /texts/num_tokens: length 5"));
+}
+
+TEST(FeatureFile, OptionalStringsOfWrongLength) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.ids.pop_back();
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /videos/ids: length 3 does not match"));
+  tiny = TinyFile();
+  tiny.raw.push_back("extra");
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /texts/raw: length 7 does not match"));
+  tiny = TinyFile();
+  tiny.omit = {"/videos/ids", "/texts/raw"};  // optional: absent is fine
+  EXPECT_EQ(tiny_error(dir, tiny), "");
+}
+
+TEST(FeatureFile, VideoDimNotExpected) {
+  TempDir dir;
+  TinyFile().write(dir.file("tiny.h5"));
+  EXPECT_THAT(open_error(dir.file("tiny.h5"), {5, 0}),
+              HasSubstr("dataset /videos/features: frame feature size Dv = 3 does not match the "
+                        "expected 5"));
+  EXPECT_EQ(open_error(dir.file("tiny.h5"), {3, 2}), "");
+}
+
+TEST(FeatureFile, TextDimNotExpected) {
+  TempDir dir;
+  TinyFile().write(dir.file("tiny.h5"));
+  EXPECT_THAT(open_error(dir.file("tiny.h5"), {0, 4}),
+              HasSubstr("dataset /texts/features: token feature size Dt = 2 does not match the "
+                        "expected 4"));
+}
+
+TEST(FeatureFile, NumFramesOutOfRange) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.num_frames[2] = 0;
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /videos/num_frames, row 2: value 0 is out of range, expected "
+                        "1..4 (valid frames per video)"));
+  tiny.num_frames[2] = 5;
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /videos/num_frames, row 2: value 5"));
+}
+
+TEST(FeatureFile, NumTokensOutOfRange) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.num_tokens[4] = 6;
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /texts/num_tokens, row 4: value 6 is out of range, expected "
+                        "1..5 (valid tokens per caption)"));
+}
+
+TEST(FeatureFile, TextVideoOutOfRange) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.text_video[5] = 4;
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /texts/video, row 5: value 4 is out of range, expected 0..3"));
+  tiny.text_video[5] = -1;
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /texts/video, row 5: value -1"));
+}
+
+TEST(FeatureFile, SplitVideoOutOfRange) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["train"].first = {0, 9};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/train/videos, row 1: value 9 is out of range, "
+                        "expected 0..3"));
+}
+
+TEST(FeatureFile, SplitTextOutOfRange) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["test"].second = {3, 4, 6};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/test/texts, row 2: value 6 is out of range, "
+                        "expected 0..5"));
+}
+
+TEST(FeatureFile, SplitWithoutVideos) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["val"] = {{}, {}};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/val/videos: split val has no videos"));
+}
+
+TEST(FeatureFile, SplitWithoutCaptions) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["val"] = {{1}, {}};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/val/texts: split val has no captions"));
+}
+
+TEST(FeatureFile, SplitRowRepeated) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["train"].first = {0, 1, 0};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/train/videos, row 2: value 0 repeats row 0"));
+  tiny = TinyFile();
+  tiny.splits["train"].second = {0, 2, 1, 2};
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/train/texts, row 3: value 2 repeats row 1"));
+}
+
+TEST(FeatureFile, SplitCaptionOfVideoOutsideSplit) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["train"].second = {0, 1, 2, 3};  // caption 3 describes video 2 (test)
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/train/texts, row 3: caption 3 describes video 2 "
+                        "(/texts/video), which is not in /splits/train/videos"));
+}
+
+TEST(FeatureFile, SplitVideoWithoutCaption) {
+  TempDir dir;
+  TinyFile tiny;
+  tiny.splits["train"].second = {0, 1};  // video 1's only caption (2) left out
+  EXPECT_THAT(tiny_error(dir, tiny),
+              HasSubstr("dataset /splits/train/videos, row 1: video 1 has no caption in "
+                        "/splits/train/texts"));
+}
+
+TEST(FeatureFile, AbsentSplitNamesFileAndSplit) {
+  TempDir dir;
+  TinyFile().write(dir.file("tiny.h5"));
+  FeatureFile f = FeatureFile::open(dir.file("tiny.h5"));
+  try {
+    f.split("val");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(dir.file("tiny.h5") + ": split val is missing"));
+    EXPECT_THAT(e.what(), HasSubstr("test, train"));
+  }
+}
+
+TEST(FeatureFile, NonFiniteValueThrowsNamingRow) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  {
+    h5::File file = h5::open_file(path, true);
+    h5::Dataset ds = h5::open_dataset(file.get(), "/videos/features");
+    torch::Tensor row = TinyFile::features({4, 2, 3, 1}, 4, 3, 0.0f)[2].clone();  // [F, Dv]
+    row[1][2] = std::nanf("");
+    torch::Tensor half = row.to(torch::kHalf).contiguous();
+    h5::write_rows(ds, 2, 1, h5::float16_type().get(), half.data_ptr());
+  }
+  FeatureFile f = FeatureFile::open(path);  // values are checked on read, not on open
+  EXPECT_NO_THROW(f.read_videos({0, 1, 3}));
+  try {
+    f.read_videos({3, 2});
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path + ": dataset /videos/features, row 2: value nan at "
+                                           "frame 1, feature 2 is not finite"));
+  }
+}
+
+TEST(FeatureFile, InfiniteTextValueThrowsNamingRow) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile tiny;
+  tiny.float32 = true;
+  tiny.write(path);
+  {
+    h5::File file = h5::open_file(path, true);
+    h5::Dataset ds = h5::open_dataset(file.get(), "/texts/features");
+    std::vector<float> row(5 * 2, 0.0f);
+    row[3 * 2 + 0] = -INFINITY;
+    h5::write_rows(ds, 4, 1, H5T_NATIVE_FLOAT, row.data());
+  }
+  FeatureFile f = FeatureFile::open(path);
+  EXPECT_THAT(
+      [&] {
+        f.read_texts({5, 4});
+      },
+      ::testing::ThrowsMessage<InputError>(
+          HasSubstr("dataset /texts/features, row 4: value -inf at token 3, feature 0")));
+}
+
+TEST(FeatureFile, RowOutsideFileIsInternalError) {
+  TempDir dir;
+  TinyFile().write(dir.file("tiny.h5"));
+  FeatureFile f = FeatureFile::open(dir.file("tiny.h5"));
+  EXPECT_THROW(f.read_videos({4}), Error);
+  EXPECT_THROW(f.read_texts({-1}), Error);
+  EXPECT_EQ(f.read_videos({}).sizes(), (std::vector<int64_t>{0, 4, 3}));
+}
+
+TEST(FeatureFile, ShuffledRowsEqualSingleRowReads) {
+  TempDir dir;
+  write_synthetic(dir.file("s.h5"), small_options());
+  FeatureFile f = FeatureFile::open(dir.file("s.h5"));
+  const std::vector<int64_t> rows = {5, 3, 4, 39, 0, 4, 10, 11, 12, 6};
+  torch::Tensor together = f.read_videos(rows);
+  ASSERT_EQ(together.sizes(), (std::vector<int64_t>{10, 12, 8}));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_TRUE(torch::equal(together[i], f.read_videos({rows[i]})[0])) << "row " << rows[i];
+  }
+  torch::Tensor texts = f.read_texts(rows);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_TRUE(torch::equal(texts[i], f.read_texts({rows[i]})[0])) << "row " << rows[i];
+  }
+  // In-order contiguous rows (one read) agree with the same rows shuffled.
+  torch::Tensor in_order = f.read_videos({3, 4, 5, 6});
+  EXPECT_TRUE(torch::equal(in_order, together.index_select(0, torch::tensor({1, 2, 0, 9}))));
+}
+
+TEST(FeatureFile, Float16AndFloat32FilesReadTheSame) {
+  TempDir dir;
+  SyntheticOptions opt = small_options();
+  write_synthetic(dir.file("f16.h5"), opt);
+  opt.float32 = true;
+  write_synthetic(dir.file("f32.h5"), opt);
+  FeatureFile a = FeatureFile::open(dir.file("f16.h5"));
+  FeatureFile b = FeatureFile::open(dir.file("f32.h5"));
+  std::vector<int64_t> rows(40);
+  std::iota(rows.begin(), rows.end(), 0);
+  torch::Tensor va = a.read_videos(rows), vb = b.read_videos(rows);
+  EXPECT_EQ(va.dtype(), torch::kFloat);
+  EXPECT_FALSE(torch::equal(va, vb));  // the float32 file keeps more bits
+  // float16 keeps 11 significant bits: relative error <= 2^-11 (~4.9e-4), plus subnormals.
+  EXPECT_TRUE(torch::allclose(va, vb, /*rtol=*/1e-3, /*atol=*/1e-4));
+  EXPECT_TRUE(torch::allclose(a.read_texts(rows), b.read_texts(rows), 1e-3, 1e-4));
+}
+
+}  // namespace
+}  // namespace lica::data
