@@ -1,0 +1,110 @@
+// The run configuration: one struct holding every default, read from a strict YAML file,
+// overridden by `--set section.key=value`, validated, and written back to the run directory.
+// Every operation (parse, override, dump, equality, validation, key listing) is driven by a
+// single table of fields in config.cpp; adding a field means one struct member and one row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace lica::trainer {
+
+struct DataConfig {
+  std::string path = "data/synth.h5";  // HDF5 feature file
+  std::string train_split = "train";
+  std::string val_split = "val";        // "" = no validation
+  std::string test_split = "test";      // "" = none
+  std::string pairing = "one_caption";  // one_caption | all_captions
+  bool drop_last = true;
+};
+
+struct VideoEncoderConfig {
+  std::string encoder = "seqTransf";  // seqTransf | meanP
+  int64_t layers = 1;
+  int64_t heads = 4;
+};
+
+struct TextEncoderConfig {
+  std::string pooling = "eot";  // eot | mean
+  int64_t layers = 0;
+  int64_t heads = 4;
+};
+
+struct ModelConfig {
+  int64_t embed_dim = 256;
+  int64_t video_dim = 0;    // 0 = take from the feature file
+  int64_t text_dim = 0;     // 0 = take from the feature file
+  int64_t max_frames = 32;  // frame-position table size; must be >= the file's F
+  int64_t max_tokens = 77;
+  double dropout = 0.0;
+  double init_temperature = 0.07;  // logit scale initialised at ln(1 / init_temperature)
+  VideoEncoderConfig video;
+  TextEncoderConfig text;
+};
+
+struct TrainerConfig {
+  int64_t epochs = 5;
+  int64_t batch_size = 128;  // global batch
+  double lr = 1e-3;
+  double weight_decay = 0.2;
+  double warmup_fraction = 0.1;
+  double min_lr_ratio = 0.0;  // cosine decays to lr * min_lr_ratio
+  double grad_clip = 1.0;     // 0 = off
+  int64_t seed = 42;
+  int64_t log_every = 10;
+  int64_t threads = 0;  // 0 = LibTorch default
+};
+
+struct EvalConfig {
+  int64_t every_epochs = 1;  // 0 = no validation during training
+  int64_t batch_size = 256;
+  int64_t chunk_size = 1024;  // queries per similarity block
+};
+
+struct RunConfig {
+  std::string dir = "runs/demo";
+};
+
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  TrainerConfig trainer;
+  EvalConfig eval;
+  RunConfig run;
+};
+
+// A bad config file, override or value. The message names the source (file or `--set ...`)
+// and the key path.
+class ConfigError : public lica::InputError {
+ public:
+  using InputError::InputError;
+};
+
+// Defaults, then the YAML file on top. Strict: unknown keys, wrong types, YAML syntax errors
+// and a missing file throw ConfigError. Ranges are checked by validate(), not here.
+Config load_config(const std::string& path);
+
+// As load_config() from text; `source` names it in errors.
+Config parse_config_yaml(const std::string& yaml_text, const std::string& source);
+
+// Applies `section.key=value` (the value is parsed as a YAML scalar, same type checks as the
+// file; an empty value sets a string key to ""). Errors name `--set <assignment>`.
+void apply_override(Config& c, const std::string& assignment);
+
+// Ranges, choices and cross-field rules. Errors name `source` and the key path.
+void validate(const Config& c, const std::string& source);
+
+// YAML with every key, sections in order, one comment per key (help, range);
+// parse_config_yaml(dump_config(c), ...) == c exactly (doubles round-trip).
+std::string dump_config(const Config& c);
+
+bool operator==(const Config& a, const Config& b);
+inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }
+
+// Every key path ("trainer.lr", "model.video.heads", ...), in table order.
+std::vector<std::string> config_keys();
+
+}  // namespace lica::trainer
