@@ -127,7 +127,7 @@ std::string CommandLine::usage() const {
     }
     out << "\n";
   }
-  out << "  --help" << std::string(24, ' ') << "this text\n\n"
+  out << "  --help" << std::string(22, ' ') << "this text\n\n"
       << "exit status: 0 success, 2 bad input (arguments, config, data), 1 internal failure\n";
   return out.str();
 }

@@ -21,6 +21,7 @@ void init_logging(const char* argv0) {
 void log_to_file(const std::string& path) {
   // The INFO file receives every severity.
   google::SetLogDestination(google::GLOG_INFO, path.c_str());
+  google::SetLogSymlink(google::GLOG_INFO, "");  // no <program>.INFO link beside it
 }
 
 }  // namespace lica
