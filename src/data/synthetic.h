@@ -35,7 +35,7 @@ struct SyntheticOptions {
   int64_t tokens = 16, min_tokens = 4;         // L and the shortest caption
   int64_t video_dim = 64, text_dim = 48, latent_dim = 16, clusters = 50;
   double video_spread = 0.6;         // std of a video's latent around its cluster centre
-  double caption_specificity = 0.5;  // share of the video's own offset a caption carries
+  double caption_specificity = 0.3;  // share of the video's own offset a caption carries
   double frame_noise = 0.5, token_noise = 0.5;
   double val_fraction = 0.1, test_fraction = 0.2;
   uint64_t seed = 0;
