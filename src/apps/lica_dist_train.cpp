@@ -3,6 +3,8 @@
 
 #include "common/cli.h"
 #include "common/logging.h"
+#include "dist/abort_on_error.h"
+#include "dist/communicator.h"
 #include "trainer/config.h"
 #include "trainer/train.h"
 
@@ -16,7 +18,8 @@ int main(int argc, char** argv) {
         "lica_dist_train", "--config FILE [--set key=value ...] [--dump-config]",
         "Trains a text-video retrieval dual encoder on HDF5 features (DESIGN.md), validates\n"
         "every eval.every_epochs epochs and evaluates on the test split at the end. Writes\n"
-        "config.yaml, train.log and metrics.jsonl into run.dir.");
+        "config.yaml, train.log and metrics.jsonl into run.dir. Under mpirun or srun every\n"
+        "rank trains its share of each global batch (data parallel, DESIGN.md section 5).");
     cli.option("config", "YAML config (configs/demo.yaml)", &config_path);
     cli.repeated("set", "override one key, e.g. --set trainer.lr=1e-4 (repeatable)", &overrides);
     cli.flag("dump-config", "print the resolved config as YAML and exit", &dump);
@@ -30,10 +33,13 @@ int main(int argc, char** argv) {
       std::cout << lica::trainer::dump_config(cfg);
       return lica::kExitOk;
     }
-    const auto summary = lica::trainer::train(cfg);
-    if (summary.test) {
-      std::cout << "test " << lica::trainer::format_metrics(*summary.test) << std::endl;
-    }
-    return lica::kExitOk;
+    auto comm = lica::dist::make_communicator(cfg.dist.backend);
+    return lica::dist::run_or_abort(*comm, [&] {
+      const auto summary = lica::trainer::train(cfg, *comm);
+      if (summary.test && comm->rank() == 0) {
+        std::cout << "test " << lica::trainer::format_metrics(*summary.test) << std::endl;
+      }
+      return lica::kExitOk;
+    });
   });
 }

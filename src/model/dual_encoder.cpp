@@ -4,7 +4,7 @@
 
 namespace lica::model {
 
-DualEncoderImpl::DualEncoderImpl(const DualEncoderOptions& opt) {
+DualEncoderImpl::DualEncoderImpl(const DualEncoderOptions& opt) : embed_dim_(opt.video.embed_dim) {
   video_ = register_module("video", VideoEncoder(opt.video));
   text_ = register_module("text", TextEncoder(opt.text));
   logit_scale_ = register_parameter("logit_scale",

@@ -29,11 +29,13 @@ class DualEncoderImpl : public torch::nn::Module {
   void clamp_logit_scale();
 
   static double max_logit_scale() { return std::log(100.0); }
+  int64_t embed_dim() const { return embed_dim_; }
 
  private:
   VideoEncoder video_{nullptr};
   TextEncoder text_{nullptr};
   torch::Tensor logit_scale_;  // 0-d
+  int64_t embed_dim_;
 };
 TORCH_MODULE(DualEncoder);
 

@@ -236,6 +236,12 @@ const std::vector<Field>& fields() {
       integer("eval.chunk_size", [](Config& c) { return &c.eval.chunk_size; }, 1, 1 << 24,
               "queries per similarity block"),
 
+      choice("dist.backend", [](Config& c) { return &c.dist.backend; },
+             {"auto", "local", "mpi", "nccl"},
+             "communicator; auto = nccl with CUDA, else mpi under a launcher, else local"),
+      real("dist.bucket_mb", [](Config& c) { return &c.dist.bucket_mb; }, excl(0), incl(1024),
+           "gradient all-reduce bucket size in MB"),
+
       text("run.dir", [](Config& c) { return &c.run.dir; }, kNonEmpty,
            "run directory: resolved config, logs, metrics.jsonl, checkpoints"),
   };
@@ -440,7 +446,7 @@ void validate(const Config& c, const std::string& source) {
 
 std::string dump_config(const Config& c) {
   std::string out =
-      "# lica config: every key, with its range; sections data, model, trainer, eval, run\n";
+      "# lica config: every key, with its range; sections data, model, trainer, eval, dist, run\n";
   std::vector<std::string> open;  // the sections currently open, outermost first
   for (const Field& f : fields()) {
     std::vector<std::string> parts;

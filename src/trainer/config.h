@@ -64,6 +64,11 @@ struct EvalConfig {
   int64_t chunk_size = 1024;  // queries per similarity block
 };
 
+struct DistConfig {
+  std::string backend = "auto";  // auto | local | mpi | nccl
+  double bucket_mb = 25.0;       // gradient all-reduce bucket size
+};
+
 struct RunConfig {
   std::string dir = "runs/demo";
 };
@@ -73,6 +78,7 @@ struct Config {
   ModelConfig model;
   TrainerConfig trainer;
   EvalConfig eval;
+  DistConfig dist;
   RunConfig run;
 };
 

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "data/feature_file.h"
+#include "dist/communicator.h"
 #include "model/dual_encoder.h"
 #include "trainer/retrieval_metrics.h"
 
@@ -16,19 +17,13 @@ struct EvalOptions {
   int64_t chunk = 1024;      // queries per similarity block
 };
 
-// Embeddings of a split, in the split's order. videos: [V, D]; texts: [T, D];
-// text_owner: [T] int64, the position in `videos` of each caption's video.
-struct SplitEmbeddings {
-  torch::Tensor videos, texts, text_owner;
-};
-
-// Encodes a split with gradients off; the model is left in eval mode.
-SplitEmbeddings encode_split(model::DualEncoder& model, const data::FeatureFile& file,
-                             const data::SplitIndex& split, int64_t batch_size);
-
-RetrievalMetrics retrieval_metrics(const SplitEmbeddings& emb, int64_t chunk);
-
+// Sharded evaluation (DESIGN §7): the split's videos and captions are cut into batches of
+// opt.batch_size and the batches dealt to ranks in contiguous runs, so every batch is encoded
+// exactly as at W = 1; candidate embeddings are all-gathered, each rank ranks its own
+// queries in chunks, and the integer ranks are gathered for the summary. Every rank returns
+// the same metrics, equal to W = 1. The model is left in eval mode.
 RetrievalMetrics evaluate_split(model::DualEncoder& model, const data::FeatureFile& file,
-                                const data::SplitIndex& split, const EvalOptions& opt);
+                                const data::SplitIndex& split, const EvalOptions& opt,
+                                dist::Communicator& comm);
 
 }  // namespace lica::trainer

@@ -11,9 +11,11 @@
 #include "data/pairing.h"
 #include "trainer/build_model.h"
 #include "trainer/evaluate.h"
-#include "trainer/losses.h"
+#include "dist/gradient_reducer.h"
+#include "dist/shard.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
+#include "trainer/step.h"
 
 namespace lica::trainer {
 namespace {
@@ -56,12 +58,22 @@ JsonLine eval_record(const std::string& split, int64_t step, int64_t epoch,
 
 }  // namespace
 
-TrainSummary train(const Config& cfg) {
+TrainSummary train(const Config& cfg, dist::Communicator& comm) {
   namespace fs = std::filesystem;
   const fs::path dir(cfg.run.dir);
-  prepare_run_dir(cfg.run.dir);
-  log_to_file((dir / "train.log").string());
-  write_file_atomically((dir / "config.yaml").string(), dump_config(cfg));
+  const bool rank0 = comm.rank() == 0;
+  const int world = comm.world_size();
+  if (cfg.trainer.batch_size % world != 0) {
+    throw InputError("trainer.batch_size: " + std::to_string(cfg.trainer.batch_size) +
+                     " is not divisible by the " + std::to_string(world) +
+                     " ranks; every rank takes an equal share of the global batch");
+  }
+  if (rank0) prepare_run_dir(cfg.run.dir);
+  comm.barrier();  // the directory exists before any rank opens its log there
+  // Every rank logs to its own file; only rank 0 also prints progress to the terminal.
+  log_to_file((dir / (rank0 ? "train.log" : "rank" + std::to_string(comm.rank()) + ".log")).string());
+  if (!rank0) FLAGS_alsologtostderr = false;
+  if (rank0) write_file_atomically((dir / "config.yaml").string(), dump_config(cfg));
   if (cfg.trainer.threads > 0) torch::set_num_threads(static_cast<int>(cfg.trainer.threads));
   torch::manual_seed(static_cast<uint64_t>(cfg.trainer.seed));
 
@@ -72,6 +84,8 @@ TrainSummary train(const Config& cfg) {
   if (!cfg.data.test_split.empty()) file.split(cfg.data.test_split);
 
   model::DualEncoder model(dual_encoder_options(cfg, file));
+  dist::broadcast_parameters(comm, model->parameters());
+  dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
   auto optimizer = make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
   const auto pairing = data::parse_pairing(cfg.data.pairing);
   const int64_t batch = cfg.trainer.batch_size;
@@ -91,14 +105,16 @@ TrainSummary train(const Config& cfg) {
       static_cast<int64_t>(std::llround(cfg.trainer.warmup_fraction * total_steps)),
       cfg.trainer.min_lr_ratio};
   const EvalOptions eval_opt{cfg.eval.batch_size, cfg.eval.chunk_size};
-  MetricsLog metrics((dir / "metrics.jsonl").string());
+  std::optional<MetricsLog> metrics;  // rank 0 writes the run's records
+  if (rank0) metrics.emplace((dir / "metrics.jsonl").string());
 
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
   LOG(INFO) << "training on " << file.path() << ": " << samples_per_epoch << " samples/epoch, "
             << steps_per_epoch << " steps/epoch x " << cfg.trainer.epochs << " epochs, batch "
             << batch << ", " << params << " parameters, " << torch::get_num_threads()
-            << " threads; run dir " << cfg.run.dir;
+            << " threads per rank, " << world << " rank(s) on " << comm.backend()
+            << "; run dir " << cfg.run.dir;
 
   TrainSummary summary;
   Throughput window;
@@ -109,24 +125,26 @@ TrainSummary train(const Config& cfg) {
                                              static_cast<uint64_t>(cfg.trainer.seed), epoch);
     model->train();
     for (int64_t i = 0; i < steps_per_epoch; ++i, ++step) {
-      const auto begin = static_cast<size_t>(i * batch);
-      const auto end = std::min(samples.size(), begin + static_cast<size_t>(batch));
+      // The global batch is the same at every W; this rank reads only its contiguous slice.
+      const int64_t begin = i * batch;
+      const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
+      const auto [r0, r1] = dist::shard_range(global, comm.rank(), world);
       std::vector<int64_t> video_rows, text_rows;
-      for (size_t k = begin; k < end; ++k) {
-        video_rows.push_back(samples[k].video);
-        text_rows.push_back(samples[k].text);
+      for (int64_t k = begin + r0; k < begin + r1; ++k) {
+        video_rows.push_back(samples[static_cast<size_t>(k)].video);
+        text_rows.push_back(samples[static_cast<size_t>(k)].text);
       }
       const auto b = data::make_batch(file, video_rows, text_rows);
-      auto video = model->encode_video(b.video, b.video_mask);  // [B, D]
-      auto text = model->encode_text(b.text, b.text_mask);      // [B, D]
-      auto loss = infonce_loss(video, text, model->scale());
-      const double loss_value = loss.item<double>();
+      auto loss = step_loss_share(model, comm, b, r0);
+      optimizer->zero_grad();
+      reducer.prepare();
+      loss.backward();
+      reducer.finish();  // every rank now holds the gradient of the global-batch loss
+      const double loss_value = dist::all_reduce_sum(comm, loss.item<double>());
       if (!std::isfinite(loss_value)) {
         throw Error("non-finite loss " + std::to_string(loss_value) + " at step " +
                     std::to_string(step + 1) + " (epoch " + std::to_string(epoch) + ")");
       }
-      optimizer->zero_grad();
-      loss.backward();
       if (cfg.trainer.grad_clip > 0) {
         torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.trainer.grad_clip);
       }
@@ -137,7 +155,7 @@ TrainSummary train(const Config& cfg) {
 
       if (step == 0) summary.first_loss = loss_value;
       summary.last_loss = loss_value;
-      window.add(b.size());
+      window.add(global);
       const int64_t done = step + 1;
       if (done % cfg.trainer.log_every == 0 || done == total_steps) {
         const double scale = model->scale().item<double>();
@@ -150,7 +168,7 @@ TrainSummary train(const Config& cfg) {
                       static_cast<long long>(done), static_cast<long long>(total_steps), loss_value,
                       lr, scale, window.samples_per_s(), format_duration(eta).c_str());
         LOG(INFO) << line;
-        metrics.write(JsonLine()
+        if (rank0) metrics->write(JsonLine()
                           .add("type", "train")
                           .add("step", done)
                           .add("epoch", epoch)
@@ -164,18 +182,18 @@ TrainSummary train(const Config& cfg) {
     const bool validate_now = !cfg.data.val_split.empty() && cfg.eval.every_epochs > 0 &&
                               (epoch + 1) % cfg.eval.every_epochs == 0;
     if (validate_now) {
-      const auto m = evaluate_split(model, file, file.split(cfg.data.val_split), eval_opt);
+      const auto m = evaluate_split(model, file, file.split(cfg.data.val_split), eval_opt, comm);
       LOG(INFO) << "val after epoch " << epoch + 1 << ": " << format_metrics(m);
-      metrics.write(eval_record(cfg.data.val_split, step, epoch, m));
+      if (rank0) metrics->write(eval_record(cfg.data.val_split, step, epoch, m));
       window.reset();  // evaluation time is not training throughput
     }
   }
   summary.steps = step;
   LOG(INFO) << "trained " << step << " steps in " << format_duration(seconds_since(started));
   if (!cfg.data.test_split.empty()) {
-    const auto m = evaluate_split(model, file, file.split(cfg.data.test_split), eval_opt);
+    const auto m = evaluate_split(model, file, file.split(cfg.data.test_split), eval_opt, comm);
     LOG(INFO) << "test: " << format_metrics(m);
-    metrics.write(eval_record(cfg.data.test_split, step, cfg.trainer.epochs - 1, m));
+    if (rank0) metrics->write(eval_record(cfg.data.test_split, step, cfg.trainer.epochs - 1, m));
     summary.test = m;
   }
   return summary;

@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "dist/communicator.h"
 #include "trainer/config.h"
 #include "trainer/retrieval_metrics.h"
 
@@ -17,8 +18,10 @@ struct TrainSummary {
   std::optional<RetrievalMetrics> test;  // when cfg.data.test_split is set
 };
 
-// `cfg` must have passed validate(). Deterministic on CPU for a given trainer.seed and
-// thread count.
-TrainSummary train(const Config& cfg);
+// `cfg` must have passed validate(). Data-parallel over `comm`'s ranks (DESIGN §5): the
+// same global batches at every W, each rank encoding its contiguous slice; the result
+// equals one process on the global batch. Deterministic on CPU for a given trainer.seed and
+// thread count. Every rank returns the same summary.
+TrainSummary train(const Config& cfg, dist::Communicator& comm);
 
 }  // namespace lica::trainer

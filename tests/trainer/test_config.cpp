@@ -250,6 +250,8 @@ Config every_field_changed() {
                         "eval.every_epochs=0",
                         "eval.batch_size=100",
                         "eval.chunk_size=7",
+                        "dist.backend=mpi",
+                        "dist.bucket_mb=0.5",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -258,7 +260,9 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 33u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 35u);  // the list above covers every key
+  EXPECT_EQ(c.dist.backend, "mpi");
+  EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 0.5);
   EXPECT_EQ(c.data.path, "d/x.h5");
   EXPECT_EQ(c.data.train_split, "tr");
   EXPECT_EQ(c.data.val_split, "va");

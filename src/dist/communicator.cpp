@@ -1,0 +1,62 @@
+#include "dist/communicator.h"
+
+#include <glog/logging.h>
+
+#include "common/error.h"
+#include "dist/local_communicator.h"
+#include "dist/mpi_communicator.h"
+#ifdef LICA_WITH_NCCL
+#include "dist/nccl_communicator.h"
+#endif
+
+namespace lica::dist {
+
+double all_reduce_sum(Communicator& comm, double value) {
+  auto t = torch::tensor({value}, torch::kDouble);
+  comm.all_reduce_sum(t);
+  return t.item<double>();
+}
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
+  const auto env = launcher_env();
+  const bool launched = launched_by_mpi_launcher(env);
+  if (backend != "auto" && backend != "local" && backend != "mpi" && backend != "nccl") {
+    throw InputError("dist.backend: unknown backend '" + backend +
+                     "', expected auto, local, mpi or nccl");
+  }
+  if (!launched) {
+    if (backend == "mpi" || backend == "nccl") {
+      LOG(INFO) << "dist.backend " << backend << ": no launcher (mpirun/srun), running as W = 1";
+    }
+    return std::make_unique<LocalCommunicator>();
+  }
+  const RankInfo info = init_mpi();
+  check_launcher_env(info, env);
+  if (backend == "local") {
+    if (info.world_size != 1) {
+      throw InputError("dist.backend: local runs one process, but the launcher started " +
+                       std::to_string(info.world_size) + "; use auto, mpi or nccl");
+    }
+    return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true);
+  }
+  std::string chosen = backend;
+  if (chosen == "auto") {
+#ifdef LICA_WITH_NCCL
+    chosen = torch::cuda::is_available() ? "nccl" : "mpi";
+#else
+    chosen = "mpi";
+#endif
+  }
+  if (chosen == "nccl") {
+#ifdef LICA_WITH_NCCL
+    return make_nccl_communicator(info);
+#else
+    throw InputError(
+        "dist.backend: nccl was asked for, but this build has no NCCL (LibTorch without CUDA); "
+        "use dist.backend: mpi");
+#endif
+  }
+  return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true);
+}
+
+}  // namespace lica::dist

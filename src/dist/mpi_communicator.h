@@ -1,0 +1,33 @@
+// The MPI communicator: collectives on CPU tensors with MPI; CUDA tensors are staged through
+// host memory (correct everywhere, fast nowhere: use nccl for GPUs where it can run).
+#pragma once
+
+#include "dist/communicator.h"
+
+namespace lica::dist {
+
+class MpiCommunicator : public Communicator {
+ public:
+  // MPI must be initialised (see make_communicator); finalised by the destructor when
+  // `owns_mpi`.
+  MpiCommunicator(RankInfo info, bool owns_mpi);
+  ~MpiCommunicator() override;
+
+  const RankInfo& info() const override { return info_; }
+  std::string backend() const override { return "mpi"; }
+  torch::Tensor all_gather(const torch::Tensor& t) override;
+  void all_reduce_sum(torch::Tensor& t) override;
+  std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) override;
+  void broadcast(torch::Tensor& t, int root) override;
+  void barrier() override;
+  [[noreturn]] void abort(int exit_code) override;
+
+ private:
+  RankInfo info_;
+  bool owns_mpi_;
+};
+
+// Initialises MPI (once per process) and reads rank, world size and local rank from it.
+RankInfo init_mpi();
+
+}  // namespace lica::dist

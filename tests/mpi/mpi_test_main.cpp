@@ -1,0 +1,45 @@
+// main() of the multi-process tests: ctest starts this binary under `mpirun -np N`; every
+// rank runs every test, each comparing the distributed result with the single-process one
+// computed on the same rank. A failure on any rank makes mpirun exit non-zero.
+//
+// `--throw-on-rank R` instead makes rank R throw inside run_or_abort while the others wait
+// in a barrier: the job must end (tests/mpi/abort_test.sh checks how).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "dist/abort_on_error.h"
+#include "mpi/mpi_env.h"
+
+namespace lica::testing {
+dist::Communicator* g_comm = nullptr;
+}
+
+int main(int argc, char** argv) {
+  lica::init_logging(argv[0]);
+  auto comm = lica::dist::make_communicator("mpi");
+  lica::testing::g_comm = comm.get();
+  if (argc == 3 && std::strcmp(argv[1], "--throw-on-rank") == 0) {
+    const int bad = std::atoi(argv[2]);
+    return lica::run_program([&] {
+      return lica::dist::run_or_abort(*comm, [&]() -> int {
+        if (comm->rank() == bad) throw lica::Error("injected failure on rank " + std::to_string(bad));
+        comm->barrier();  // never returns: rank `bad` does not arrive
+        return 0;
+      });
+    });
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  if (comm->rank() != 0) {
+    // Only rank 0 prints the report; every rank's result still decides its exit code.
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  comm->barrier();
+  return rc;
+}

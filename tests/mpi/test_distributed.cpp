@@ -1,0 +1,217 @@
+// Distributed exactness, run by ctest under `mpirun -np N` for N = 1, 2, 3, 4. Each test
+// computes the single-process reference on the global batch on every rank (a
+// LocalCommunicator) and compares the data-parallel result with it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "data/feature_file.h"
+#include "data/synthetic.h"
+#include "dist/all_gather.h"
+#include "dist/gradient_reducer.h"
+#include "dist/local_communicator.h"
+#include "dist/shard.h"
+#include "mpi/mpi_env.h"
+#include "trainer/evaluate.h"
+#include "trainer/schedule.h"
+#include "trainer/step.h"
+
+namespace lica {
+namespace {
+
+using testing::comm;
+
+constexpr int64_t kGlobalBatch = 12;  // divisible by 1, 2, 3 and 4
+
+// A random global batch, identical on every rank (same seed), in float64.
+data::Batch random_batch(uint64_t seed) {
+  torch::manual_seed(seed);
+  auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  data::Batch b;
+  b.video = torch::randn({kGlobalBatch, 6, 10}, f64);
+  b.text = torch::randn({kGlobalBatch, 5, 8}, f64);
+  auto frames = torch::randint(1, 7, {kGlobalBatch}, torch::kLong);
+  auto tokens = torch::randint(1, 6, {kGlobalBatch}, torch::kLong);
+  b.video_mask = torch::arange(6).unsqueeze(0) < frames.unsqueeze(1);
+  b.text_mask = torch::arange(5).unsqueeze(0) < tokens.unsqueeze(1);
+  return b;
+}
+
+data::Batch rows(const data::Batch& b, int64_t begin, int64_t end) {
+  data::Batch s;
+  s.video = b.video.slice(0, begin, end);
+  s.text = b.text.slice(0, begin, end);
+  s.video_mask = b.video_mask.slice(0, begin, end);
+  s.text_mask = b.text_mask.slice(0, begin, end);
+  return s;
+}
+
+model::DualEncoder make_model() {
+  torch::manual_seed(7);
+  model::DualEncoderOptions o;
+  o.video.input_dim = 10;
+  o.video.embed_dim = 8;
+  o.video.max_frames = 6;
+  o.video.layers = 1;
+  o.video.heads = 2;
+  o.text.input_dim = 8;
+  o.text.embed_dim = 8;
+  o.text.max_tokens = 5;
+  o.text.layers = 1;
+  o.text.heads = 2;
+  model::DualEncoder m(o);
+  m->to(torch::kDouble);
+  return m;
+}
+
+std::vector<torch::Tensor> grads(model::DualEncoder& m) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : m->parameters()) g.push_back(p.grad().clone());
+  return g;
+}
+
+TEST(AllGather, ForwardConcatenatesAndBackwardSumsOverRanks) {
+  const int r = comm().rank(), w = comm().world_size();
+  // Rank r holds r + 1 rows of value r + 1: ranks hold different numbers of rows.
+  auto x = torch::full({r + 1, 3}, static_cast<double>(r + 1), torch::kDouble).requires_grad_(true);
+  auto y = dist::all_gather_with_grad(comm(), x);
+  const int64_t total = w * (w + 1) / 2;
+  ASSERT_EQ(y.size(0), total);
+  int64_t row = 0;
+  for (int q = 0; q < w; ++q) {
+    for (int k = 0; k <= q; ++k, ++row) EXPECT_EQ(y[row][0].item<double>(), q + 1.0);
+  }
+  // Every rank's loss is Σ c ⊙ y with the same c, so the total is W · Σ c ⊙ y and its
+  // gradient with respect to rank r's rows is W · c[rows of r].
+  auto c = torch::arange(total * 3, torch::kDouble).view({total, 3});
+  (c * y).sum().backward();
+  const int64_t offset = r * (r + 1) / 2;
+  EXPECT_TRUE(torch::equal(x.grad(), w * c.slice(0, offset, offset + r + 1)));
+}
+
+TEST(AllGather, RanksWithoutRowsTakePart) {
+  // Evaluation shards can be empty on some ranks (fewer batches than ranks).
+  const int r = comm().rank(), w = comm().world_size();
+  const int64_t mine = r % 2 == 1 ? 0 : 2;
+  auto x = torch::full({mine, 3}, static_cast<float>(r));
+  auto y = comm().all_gather(x);
+  int64_t expect = 0;
+  for (int q = 0; q < w; ++q) expect += q % 2 == 1 ? 0 : 2;
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{expect, 3}));
+  int64_t row = 0;
+  for (int q = 0; q < w; q += 2, row += 2) EXPECT_EQ(y[row][2].item<float>(), static_cast<float>(q));
+}
+
+// One step: the distributed loss and every parameter gradient equal one process on the
+// global batch. Float64, so the only differences are summation order (~1e-16 relative);
+// 1e-12 is far below the 1/W error of an unsummed all-gather backward.
+TEST(Distributed, OneStepLossAndGradientsEqualSingleProcess) {
+  auto model = make_model();
+  const auto batch = random_batch(11);
+  dist::LocalCommunicator local;
+  auto ref_loss = trainer::step_loss_share(model, local, batch, 0);
+  ref_loss.backward();
+  const auto ref = grads(model);
+  for (auto& p : model->parameters()) p.mutable_grad().zero_();
+
+  dist::GradientReducer reducer(comm(), model->parameters(), /*bucket_mb=*/0.001);
+  ASSERT_GT(reducer.num_buckets(), 2);  // several buckets, launched from hooks
+  const auto [r0, r1] = dist::shard_range(kGlobalBatch, comm().rank(), comm().world_size());
+  auto share = trainer::step_loss_share(model, comm(), rows(batch, r0, r1), r0);
+  reducer.prepare();
+  share.backward();
+  reducer.finish();
+  EXPECT_NEAR(dist::all_reduce_sum(comm(), share.item<double>()), ref_loss.item<double>(), 1e-12);
+  const auto got = grads(model);
+  auto names = model->named_parameters().keys();
+  double worst = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    worst = std::max(worst, (got[i] - ref[i]).abs().max().item<double>() /
+                                std::max(1e-300, ref[i].abs().max().item<double>()));
+  }
+  if (comm().rank() == 0) std::printf("W=%d: max |grad - single-process grad| / max |grad| = %.3g\n", comm().world_size(), worst);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(got[i], ref[i], 1e-10, 1e-12))
+        << names[i] << " max diff " << (got[i] - ref[i]).abs().max().item<double>();
+  }
+}
+
+// 20 AdamW steps with the trainer's pieces (all-gather, reducer, clipping, schedule,
+// logit-scale clamp) track one process on the same global batches within 1e-9 (float64;
+// the issue asks for 1e-5).
+TEST(Distributed, TwentyStepsTrackSingleProcess) {
+  auto run = [](dist::Communicator& c) {
+    auto model = make_model();
+    dist::broadcast_parameters(c, model->parameters());
+    dist::GradientReducer reducer(c, model->parameters(), 0.001);
+    auto opt = trainer::make_adamw(*model, 1e-2, 0.2);
+    const trainer::ScheduleOptions sched{1e-2, 20, 3, 0.1};
+    for (int step = 0; step < 20; ++step) {
+      const auto batch = random_batch(100 + static_cast<uint64_t>(step));
+      const auto [r0, r1] = dist::shard_range(kGlobalBatch, c.rank(), c.world_size());
+      auto share = trainer::step_loss_share(model, c, rows(batch, r0, r1), r0);
+      opt->zero_grad();
+      reducer.prepare();
+      share.backward();
+      reducer.finish();
+      torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+      trainer::set_learning_rate(*opt, trainer::learning_rate(sched, step));
+      opt->step();
+      model->clamp_logit_scale();
+    }
+    std::vector<torch::Tensor> params;
+    for (const auto& p : model->parameters()) params.push_back(p.detach().clone());
+    return params;
+  };
+  dist::LocalCommunicator local;
+  const auto ref = run(local);
+  const auto got = run(comm());
+  double worst = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    worst = std::max(worst, (got[i] - ref[i]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-9);
+  if (comm().rank() == 0) std::printf("W=%d: max |param - single-process param| = %.3g\n", comm().world_size(), worst);
+}
+
+// Sharded evaluation gives exactly the metrics of one process, with a test split whose
+// size is not divisible by W (37 videos; eval batches of 5).
+TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("lica_mpi_eval_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  data::SyntheticOptions so;
+  so.videos = 185;
+  so.test_fraction = 0.2;  // 37 test videos
+  so.video_dim = 10;
+  so.text_dim = 8;
+  so.frames = 6;
+  so.min_frames = 2;
+  so.tokens = 5;
+  so.min_tokens = 2;
+  so.seed = 3;
+  const auto path = (dir / "s.h5").string();
+  data::write_synthetic(path, so);
+  const auto file = data::FeatureFile::open(path);
+  const auto& split = file.split("test");
+  ASSERT_EQ(split.videos.size(), 37u);
+  auto model = make_model();
+  model->to(torch::kFloat);
+  dist::LocalCommunicator local;
+  const trainer::EvalOptions opt{5, 3};
+  const auto ref = trainer::evaluate_split(model, file, split, opt, local);
+  const auto got = trainer::evaluate_split(model, file, split, opt, comm());
+  for (auto [a, b] : {std::pair{ref.t2v, got.t2v}, std::pair{ref.v2t, got.v2t}}) {
+    EXPECT_EQ(a.count, b.count);
+    EXPECT_EQ(a.r1, b.r1);
+    EXPECT_EQ(a.r5, b.r5);
+    EXPECT_EQ(a.r10, b.r10);
+    EXPECT_EQ(a.mdr, b.mdr);
+    EXPECT_EQ(a.mnr, b.mnr);
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace lica
