@@ -88,7 +88,7 @@ TEST(Config, ParsesValuesOnTopOfDefaults) {
 TEST(Config, UnknownKeyIsNamedWithTheFileAndTheValidKeys) {
   std::string e = parse_error("trainr:\n  lr: 1\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainr'")) << e;
-  EXPECT_TRUE(has(e, "data, model, trainer, eval, run")) << e;
+  EXPECT_TRUE(has(e, "data, model, trainer, eval, dist, run")) << e;
 
   e = parse_error("trainer:\n  epochs: 2\n  lrr: 1e-3\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainer.lrr'")) << e;
