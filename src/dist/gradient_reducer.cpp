@@ -41,7 +41,8 @@ GradientReducer::~GradientReducer() {
   for (size_t i = 0; i < params_.size(); ++i) params_[i].remove_hook(hook_handles_[i]);
 }
 
-void GradientReducer::prepare() {
+void GradientReducer::prepare(bool overlap) {
+  overlap_ = overlap;
   for (auto& bucket : buckets_) {
     bucket.pending = static_cast<int64_t>(bucket.params.size());
     bucket.work.reset();
@@ -59,6 +60,7 @@ void GradientReducer::on_gradient(int64_t param, const torch::Tensor& grad) {
   auto& bucket = buckets_[static_cast<size_t>(slot.bucket)];
   bucket.flat.slice(0, slot.offset, slot.offset + grad.numel()).copy_(grad.reshape({-1}));
   --bucket.pending;
+  if (!overlap_) return;
   const int64_t before = next_launch_;
   launch_ready_buckets();
   launched_in_backward_ += next_launch_ - before;

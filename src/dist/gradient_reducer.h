@@ -27,8 +27,9 @@ class GradientReducer {
   GradientReducer& operator=(const GradientReducer&) = delete;
 
   // Arms the hooks for the next backward pass. Backward passes outside prepare()/finish()
-  // (a reference computation, say) are not reduced.
-  void prepare();
+  // (a reference computation, say) are not reduced. overlap = false keeps every bucket
+  // until finish() (for measuring what the overlap hides).
+  void prepare(bool overlap = true);
   // Completes the reduction; afterwards every rank holds the summed gradients in .grad.
   void finish();
 
@@ -61,6 +62,7 @@ class GradientReducer {
   std::vector<unsigned> hook_handles_;
   int64_t next_launch_ = 0;
   bool armed_ = false;
+  bool overlap_ = true;
   int64_t launched_in_backward_ = 0;
   double exposed_wait_s_ = 0.0;
 };

@@ -1,0 +1,20 @@
+// The NCCL communicator (CUDA builds only, LICA_WITH_NCCL): collectives on CUDA tensors of
+// the device `local_rank`, on a stream of its own that waits for the compute stream by an
+// event before each collective; the compute stream waits for the result the same way, so
+// neither stream blocks the host. MPI bootstraps it (the unique id is broadcast over MPI)
+// and serves barrier and abort.
+#pragma once
+
+#ifdef LICA_WITH_NCCL
+
+#include <memory>
+
+#include "dist/communicator.h"
+
+namespace lica::dist {
+
+std::unique_ptr<Communicator> make_nccl_communicator(const RankInfo& info);
+
+}  // namespace lica::dist
+
+#endif  // LICA_WITH_NCCL
