@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The whole program under mpirun: lica_dist_train at W=2 follows W=1 on the same config.
+# The whole program under mpirun: lica_dist_train at W=2 follows W=1 on the same config,
+# including the last partial batch (drop_last: false; 18 rows, 9 per rank) and
+# evaluation where one rank holds no eval batch; a batch not divisible by W is exit 2.
 # Usage: train_w2_test.sh BUILD_DIR
 set -euo pipefail
 bin=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$bin/lica_make_synthetic" --out "$dir/s.h5" --videos 300 --seed 2 > /dev/null
-printf 'data:\n  path: %s\nmodel:\n  embed_dim: 32\ntrainer:\n  epochs: 3\n  batch_size: 32\n  log_every: 2\n  threads: 1\neval:\n  every_epochs: 1\n  batch_size: 16\n' "$dir/s.h5" > "$dir/c.yaml"
+# 210 training videos: 6 batches of 32 and a last one of 18 (9 + 9 rows at W=2).
+printf 'data:\n  path: %s\n  drop_last: false\nmodel:\n  embed_dim: 32\ntrainer:\n  epochs: 3\n  batch_size: 32\n  log_every: 2\n  threads: 1\neval:\n  every_epochs: 1\n' "$dir/s.h5" > "$dir/c.yaml"
 "$bin/lica_dist_train" --config "$dir/c.yaml" --set "run.dir=$dir/w1" > "$dir/w1.out" 2>&1
 timeout 120 mpirun --oversubscribe -np 2 "$bin/lica_dist_train" --config "$dir/c.yaml" \
   --set "run.dir=$dir/w2" > "$dir/w2.out" 2>&1 || { cat "$dir/w2.out"; echo "FAIL: W=2 run"; exit 1; }
 test -s "$dir/w2/rank1.log" || { echo "FAIL: no rank1.log"; exit 1; }
+set +e
+timeout 60 mpirun --oversubscribe -np 3 "$bin/lica_dist_train" --config "$dir/c.yaml" \
+  --set "run.dir=$dir/w3" > "$dir/w3.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { cat "$dir/w3.out"; echo "FAIL: W=3 with batch 32 gave rc $rc"; exit 1; }
+grep -q "trainer.batch_size: 32 is not divisible by the 3 ranks" "$dir/w3.out" || { cat "$dir/w3.out"; echo "FAIL: no message"; exit 1; }
 /usr/bin/python3 - "$dir/w1/metrics.jsonl" "$dir/w2/metrics.jsonl" <<'PY'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]
