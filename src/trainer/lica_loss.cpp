@@ -1,0 +1,129 @@
+#include "trainer/lica_loss.h"
+
+#include "common/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace lica::trainer {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+std::string shape_of(const torch::Tensor& t) {
+  std::ostringstream os;
+  os << t.sizes();
+  return os.str();
+}
+
+// Number of neighbours per anchor: top_k, where 0 or >= B-1 means all B-1 others.
+int64_t neighbour_count(int64_t top_k, int64_t batch) {
+  const int64_t others = std::max<int64_t>(batch - 1, 0);
+  return (top_k <= 0 || top_k >= others) ? others : top_k;
+}
+
+// Σ_last p (log p - log q) with p = exp(log p); broadcasting shapes -> shape without the
+// last dimension. An underflowed p is exactly 0 and its (finite) log difference adds 0.
+torch::Tensor kl_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_q) {
+  return (log_p.exp() * (log_p - log_q)).sum(-1);
+}
+
+// JS(p || q) = ½ KL(p || m) + ½ KL(q || m), log m = logaddexp(log p, log q) - log 2.
+torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_q) {
+  auto log_m = torch::logaddexp(log_p, log_q) - std::log(2.0);
+  return 0.5 * (kl_from_logs(log_p, log_m) + kl_from_logs(log_q, log_m));
+}
+
+}  // namespace
+
+Divergence parse_divergence(const std::string& s) {
+  if (s == "js") return Divergence::kJs;
+  if (s == "kl") return Divergence::kKl;
+  throw InputError("loss.lica.divergence: got '" + s + "', expected 'js' or 'kl'");
+}
+
+torch::Tensor affinity_from_embeddings(const torch::Tensor& emb) {
+  if (emb.dim() != 2) {
+    throw Error("affinity_from_embeddings: expected embeddings [B, D], got " + shape_of(emb));
+  }
+  torch::NoGradGuard no_grad;
+  auto unit = F::normalize(emb.detach(), F::NormalizeFuncOptions().p(2).dim(1));  // [B, D]
+  return unit.matmul(unit.t());                                                    // [B, B]
+}
+
+torch::Tensor affinity_from_inputs(const torch::Tensor& features, const torch::Tensor& mask) {
+  if (features.dim() != 3 || mask.dim() != 2 || mask.size(0) != features.size(0) ||
+      mask.size(1) != features.size(1) || mask.scalar_type() != torch::kBool) {
+    throw Error("affinity_from_inputs: expected features [B, L, D] and a bool mask [B, L], got " +
+                shape_of(features) + " and " + shape_of(mask));
+  }
+  torch::NoGradGuard no_grad;
+  auto valid = mask.to(features.scalar_type()).unsqueeze(-1);  // [B, L, 1]
+  auto counts = valid.sum(1);                                  // [B, 1]
+  auto empty = (counts.squeeze(1) == 0).nonzero();             // [n, 1]
+  if (empty.size(0) > 0) {
+    throw InputError("affinity_from_inputs: sample " +
+                     std::to_string(empty[0][0].item<int64_t>()) +
+                     " of the batch has no valid frame/token (its mask row is all false)");
+  }
+  auto mean = (features.detach() * valid).sum(1) / counts;  // [B, D]
+  return affinity_from_embeddings(mean);
+}
+
+torch::Tensor intra_consistency_loss(const torch::Tensor& log_p, const torch::Tensor& affinity,
+                                     int64_t offset, int64_t count, const LicaOptions& opt) {
+  if (log_p.dim() != 2 || log_p.size(0) != log_p.size(1) ||
+      affinity.sizes() != log_p.sizes()) {
+    throw Error("intra_consistency_loss: expected log_p and affinity [B, B], got " +
+                shape_of(log_p) + " and " + shape_of(affinity));
+  }
+  const int64_t batch = log_p.size(0);
+  if (offset < 0 || count < 0 || offset + count > batch) {
+    throw Error("intra_consistency_loss: anchors [" + std::to_string(offset) + ", " +
+                std::to_string(offset + count) + ") outside the batch of " +
+                std::to_string(batch));
+  }
+  if (!(opt.tau_intra > 0.0) || !std::isfinite(opt.tau_intra)) {
+    throw InputError("loss.lica.tau_intra: got " + std::to_string(opt.tau_intra) +
+                     ", expected a finite value > 0");
+  }
+  if (opt.top_k < 0) {
+    throw InputError("loss.lica.top_k: got " + std::to_string(opt.top_k) +
+                     ", expected >= 0 (0 = all)");
+  }
+  const int64_t k = neighbour_count(opt.top_k, batch);
+  const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(log_p.device());
+
+  // Neighbours and weights: no gradient.
+  torch::Tensor weight;     // [c, k], 0 for dropped pairs
+  torch::Tensor neighbour;  // [c, k] global indices j
+  {
+    torch::NoGradGuard no_grad;
+    auto aff = affinity.detach().slice(0, offset, offset + count).clone();  // [c, B]
+    // Exclude the anchor itself: its own column goes after every real neighbour.
+    auto rows = torch::arange(count, long_opts);
+    aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
+    // Stable descending sort: among equal affinities the smaller j comes first.
+    auto sorted = aff.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
+    auto top_aff = std::get<0>(sorted).slice(1, 0, k);  // [c, k]
+    neighbour = std::get<1>(sorted).slice(1, 0, k);     // [c, k]
+    auto kept = top_aff >= opt.min_affinity;            // [c, k]
+    auto logits = (top_aff / opt.tau_intra)
+                      .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
+    // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
+    weight = torch::where(kept, logits.softmax(1), torch::zeros_like(logits))
+                 .to(log_p.scalar_type());
+  }
+
+  auto anchor = log_p.slice(0, offset, offset + count).unsqueeze(1);  // [c, 1, B]
+  auto others = log_p.index_select(0, neighbour.reshape({-1}))
+                    .view({count, k, batch});                         // [c, k, B]
+  auto div = opt.divergence == Divergence::kKl ? kl_from_logs(anchor, others)
+                                               : js_from_logs(anchor, others);  // [c, k]
+  return (weight * div).sum() / static_cast<double>(batch);
+}
+
+}  // namespace lica::trainer
