@@ -42,4 +42,16 @@ model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::Fe
   return o;
 }
 
+LossOptions loss_options(const Config& cfg) {
+  const auto& l = cfg.loss.lica;
+  LossOptions o;
+  o.lica_weight = l.weight;
+  o.lica.tau_intra = l.tau_intra;
+  o.lica.top_k = l.top_k;
+  o.lica.min_affinity = l.min_affinity;
+  o.lica.divergence = parse_divergence(l.divergence);
+  o.source = parse_affinity_source(l.source);
+  return o;
+}
+
 }  // namespace lica::trainer

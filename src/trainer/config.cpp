@@ -229,6 +229,20 @@ const std::vector<Field>& fields() {
       integer("trainer.threads", [](Config& c) { return &c.trainer.threads; }, 0, 1024,
               "intra-op threads per rank; 0 = LibTorch default"),
 
+      real("loss.lica.weight", [](Config& c) { return &c.loss.lica.weight; }, incl(0), incl(1000),
+           "λ of the LICA intra-modal consistency term; 0 = off (the baseline, bitwise)"),
+      real("loss.lica.tau_intra", [](Config& c) { return &c.loss.lica.tau_intra; }, excl(0),
+           incl(100), "temperature of the neighbour weights softmax(A / tau_intra)"),
+      integer("loss.lica.top_k", [](Config& c) { return &c.loss.lica.top_k; }, 0, 1 << 24,
+              "neighbours per anchor; 0 = all other samples of the global batch"),
+      real("loss.lica.min_affinity", [](Config& c) { return &c.loss.lica.min_affinity; },
+           incl(-1), incl(1), "neighbours with a smaller intra-modal cosine are dropped"),
+      choice("loss.lica.source", [](Config& c) { return &c.loss.lica.source; },
+             {"embedding", "input"},
+             "affinities from the (stop-gradient) embeddings or the mean-pooled input features"),
+      choice("loss.lica.divergence", [](Config& c) { return &c.loss.lica.divergence; },
+             {"js", "kl"}, "Jensen-Shannon, or KL(anchor || neighbour)"),
+
       integer("eval.every_epochs", [](Config& c) { return &c.eval.every_epochs; }, 0, 100000,
               "validate every N epochs; 0 = no validation during training"),
       integer("eval.batch_size", [](Config& c) { return &c.eval.batch_size; }, 1, 1 << 24,
@@ -446,7 +460,7 @@ void validate(const Config& c, const std::string& source) {
 
 std::string dump_config(const Config& c) {
   std::string out =
-      "# lica config: every key, with its range; sections data, model, trainer, eval, dist, run\n";
+      "# lica config: every key, with its range; sections data, model, trainer, loss, eval, dist, run\n";
   std::vector<std::string> open;  // the sections currently open, outermost first
   for (const Field& f : fields()) {
     std::vector<std::string> parts;

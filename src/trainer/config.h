@@ -58,6 +58,19 @@ struct TrainerConfig {
   int64_t threads = 0;  // 0 = LibTorch default
 };
 
+struct LicaConfig {
+  double weight = 0.0;          // λ; 0 = the term is skipped (the baseline, bitwise)
+  double tau_intra = 0.1;       // temperature of the neighbour weights
+  int64_t top_k = 0;            // neighbours per anchor; 0 = all others
+  double min_affinity = -1.0;   // neighbours below this affinity are dropped
+  std::string source = "embedding";  // embedding | input
+  std::string divergence = "js";     // js | kl
+};
+
+struct LossConfig {
+  LicaConfig lica;
+};
+
 struct EvalConfig {
   int64_t every_epochs = 1;  // 0 = no validation during training
   int64_t batch_size = 256;
@@ -77,6 +90,7 @@ struct Config {
   DataConfig data;
   ModelConfig model;
   TrainerConfig trainer;
+  LossConfig loss;
   EvalConfig eval;
   DistConfig dist;
   RunConfig run;

@@ -1,6 +1,6 @@
-// One training step's loss, computed data-parallel (DESIGN §5): this rank encodes its rows,
-// the embeddings travel through the autograd all-gather, and the loss is this rank's rows
-// against the whole global batch, normalised by the global batch size.
+// One training step's loss, computed data-parallel (DESIGN §4, §5): this rank encodes its
+// rows, the embeddings travel through the autograd all-gather, and every term is this
+// rank's rows (anchors) against the whole global batch, normalised by the global batch size.
 #pragma once
 
 #include <torch/torch.h>
@@ -8,13 +8,30 @@
 #include "data/batch.h"
 #include "dist/communicator.h"
 #include "model/dual_encoder.h"
+#include "trainer/lica_loss.h"
 
 namespace lica::trainer {
 
-// This rank's share of the loss (the shares sum to the single-process loss on the global
-// batch). `local` holds this rank's rows of the global batch, the first at global index
-// `offset`; backward() through it, then all-reduce (sum) the parameter gradients.
-torch::Tensor step_loss_share(model::DualEncoder& model, dist::Communicator& comm,
-                              const data::Batch& local, int64_t offset);
+enum class AffinitySource { kEmbedding, kInput };
+AffinitySource parse_affinity_source(const std::string& s);  // "embedding" | "input"
+
+struct LossOptions {
+  double lica_weight = 0.0;  // λ; 0 skips the intra-modal term altogether
+  LicaOptions lica;
+  AffinitySource source = AffinitySource::kEmbedding;
+};
+
+// This rank's shares of the step's losses; the shares of all ranks sum to the losses of
+// one process on the global batch. total = nce + λ · ½ (intra_v + intra_t).
+struct StepLosses {
+  torch::Tensor total;  // 0-d, with gradient: backward() through it
+  torch::Tensor nce;    // 0-d, detached
+  torch::Tensor intra_video, intra_text;  // 0-d, detached; zeros when λ = 0
+};
+
+// `local` holds this rank's rows of the global batch, the first at global index `offset`.
+// After backward(), all-reduce (sum) the parameter gradients.
+StepLosses step_losses(model::DualEncoder& model, dist::Communicator& comm,
+                       const data::Batch& local, int64_t offset, const LossOptions& opt);
 
 }  // namespace lica::trainer

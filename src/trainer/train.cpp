@@ -105,6 +105,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm) {
       static_cast<int64_t>(std::llround(cfg.trainer.warmup_fraction * total_steps)),
       cfg.trainer.min_lr_ratio};
   const EvalOptions eval_opt{cfg.eval.batch_size, cfg.eval.chunk_size};
+  const LossOptions loss_opt = loss_options(cfg);
   std::optional<MetricsLog> metrics;  // rank 0 writes the run's records
   if (rank0) metrics.emplace((dir / "metrics.jsonl").string());
 
@@ -135,12 +136,16 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm) {
         text_rows.push_back(samples[static_cast<size_t>(k)].text);
       }
       const auto b = data::make_batch(file, video_rows, text_rows);
-      auto loss = step_loss_share(model, comm, b, r0);
+      const auto losses = step_losses(model, comm, b, r0, loss_opt);
       optimizer->zero_grad();
       reducer.prepare();
-      loss.backward();
+      losses.total.backward();
       reducer.finish();  // every rank now holds the gradient of the global-batch loss
-      const double loss_value = dist::all_reduce_sum(comm, loss.item<double>());
+      // The global losses: the sums of the ranks' shares, in one all-reduce.
+      auto values = torch::stack({losses.total.detach(), losses.nce, losses.intra_video,
+                                  losses.intra_text}).to(torch::kDouble).contiguous();
+      comm.all_reduce_sum(values);
+      const double loss_value = values[0].item<double>();
       if (!std::isfinite(loss_value)) {
         throw Error("non-finite loss " + std::to_string(loss_value) + " at step " +
                     std::to_string(step + 1) + " (epoch " + std::to_string(epoch) + ")");
@@ -160,19 +165,25 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm) {
       if (done % cfg.trainer.log_every == 0 || done == total_steps) {
         const double scale = model->scale().item<double>();
         const double eta = window.seconds_per_step() * static_cast<double>(total_steps - done);
-        char line[256];
+        const double nce = values[1].item<double>(), intra_v = values[2].item<double>(),
+                     intra_t = values[3].item<double>();
+        char line[320];
         std::snprintf(line, sizeof line,
-                      "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g scale %.2f "
-                      "samples/s %.0f eta %s",
+                      "epoch %lld/%lld step %lld/%lld loss %.4f (nce %.4f intra_v %.4f "
+                      "intra_t %.4f) lr %.3g scale %.2f samples/s %.0f eta %s",
                       static_cast<long long>(epoch + 1), static_cast<long long>(cfg.trainer.epochs),
                       static_cast<long long>(done), static_cast<long long>(total_steps), loss_value,
-                      lr, scale, window.samples_per_s(), format_duration(eta).c_str());
+                      nce, intra_v, intra_t, lr, scale, window.samples_per_s(),
+                      format_duration(eta).c_str());
         LOG(INFO) << line;
         if (rank0) metrics->write(JsonLine()
                           .add("type", "train")
                           .add("step", done)
                           .add("epoch", epoch)
                           .add("loss", loss_value)
+                          .add("loss_nce", nce)
+                          .add("loss_intra_v", intra_v)
+                          .add("loss_intra_t", intra_t)
                           .add("lr", lr)
                           .add("logit_scale", scale)
                           .add("samples_per_s", window.samples_per_s()));

@@ -15,6 +15,7 @@
 #include "mpi/mpi_env.h"
 #include "trainer/evaluate.h"
 #include "trainer/schedule.h"
+#include "trainer/build_model.h"
 #include "trainer/step.h"
 
 namespace lica {
@@ -106,11 +107,34 @@ TEST(AllGather, RanksWithoutRowsTakePart) {
 // One step: the distributed loss and every parameter gradient equal one process on the
 // global batch. Float64, so the only differences are summation order (~1e-16 relative);
 // 1e-12 is far below the 1/W error of an unsummed all-gather backward.
-TEST(Distributed, OneStepLossAndGradientsEqualSingleProcess) {
+// The loss configurations every exactness test runs: the baseline and LICA with both
+// sources and divergences, top-k and a min_affinity that drops some pairs.
+std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
+  std::vector<std::pair<std::string, trainer::LossOptions>> all;
+  all.emplace_back("baseline", trainer::LossOptions{});
+  trainer::LossOptions js;
+  js.lica_weight = 0.7;
+  js.lica.top_k = 3;
+  all.emplace_back("lica js embedding top_k 3", js);
+  trainer::LossOptions kl;
+  kl.lica_weight = 1.3;
+  kl.lica.divergence = trainer::Divergence::kKl;
+  kl.lica.min_affinity = 0.0;
+  kl.lica.tau_intra = 0.5;
+  kl.source = trainer::AffinitySource::kInput;
+  all.emplace_back("lica kl input min_affinity 0", kl);
+  return all;
+}
+
+class DistributedLoss : public ::testing::TestWithParam<int> {};
+
+TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
+  const auto [label, loss_opt] = loss_settings()[static_cast<size_t>(GetParam())];
+  SCOPED_TRACE(label);
   auto model = make_model();
   const auto batch = random_batch(11);
   dist::LocalCommunicator local;
-  auto ref_loss = trainer::step_loss_share(model, local, batch, 0);
+  auto ref_loss = trainer::step_losses(model, local, batch, 0, loss_opt).total;
   ref_loss.backward();
   const auto ref = grads(model);
   for (auto& p : model->parameters()) p.mutable_grad().zero_();
@@ -118,7 +142,7 @@ TEST(Distributed, OneStepLossAndGradientsEqualSingleProcess) {
   dist::GradientReducer reducer(comm(), model->parameters(), /*bucket_mb=*/0.001);
   ASSERT_GT(reducer.num_buckets(), 2);  // several buckets, launched from hooks
   const auto [r0, r1] = dist::shard_range(kGlobalBatch, comm().rank(), comm().world_size());
-  auto share = trainer::step_loss_share(model, comm(), rows(batch, r0, r1), r0);
+  auto share = trainer::step_losses(model, comm(), rows(batch, r0, r1), r0, loss_opt).total;
   reducer.prepare();
   share.backward();
   reducer.finish();
@@ -130,18 +154,20 @@ TEST(Distributed, OneStepLossAndGradientsEqualSingleProcess) {
     worst = std::max(worst, (got[i] - ref[i]).abs().max().item<double>() /
                                 std::max(1e-300, ref[i].abs().max().item<double>()));
   }
-  if (comm().rank() == 0) std::printf("W=%d: max |grad - single-process grad| / max |grad| = %.3g\n", comm().world_size(), worst);
+  if (comm().rank() == 0) std::printf("W=%d %s: max |grad - single-process grad| / max |grad| = %.3g\n", comm().world_size(), label.c_str(), worst);
   for (size_t i = 0; i < ref.size(); ++i) {
     EXPECT_TRUE(torch::allclose(got[i], ref[i], 1e-10, 1e-12))
         << names[i] << " max diff " << (got[i] - ref[i]).abs().max().item<double>();
   }
 }
+INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Values(0, 1, 2));
 
 // 20 AdamW steps with the trainer's pieces (all-gather, reducer, clipping, schedule,
 // logit-scale clamp) track one process on the same global batches within 1e-9 (float64;
 // the issue asks for 1e-5).
-TEST(Distributed, TwentyStepsTrackSingleProcess) {
-  auto run = [](dist::Communicator& c) {
+TEST_P(DistributedLoss, TwentyStepsTrackSingleProcess) {
+  const auto [label, loss_opt] = loss_settings()[static_cast<size_t>(GetParam())];
+  auto run = [&loss_opt = loss_opt](dist::Communicator& c) {
     auto model = make_model();
     dist::broadcast_parameters(c, model->parameters());
     dist::GradientReducer reducer(c, model->parameters(), 0.001);
@@ -150,7 +176,7 @@ TEST(Distributed, TwentyStepsTrackSingleProcess) {
     for (int step = 0; step < 20; ++step) {
       const auto batch = random_batch(100 + static_cast<uint64_t>(step));
       const auto [r0, r1] = dist::shard_range(kGlobalBatch, c.rank(), c.world_size());
-      auto share = trainer::step_loss_share(model, c, rows(batch, r0, r1), r0);
+      auto share = trainer::step_losses(model, c, rows(batch, r0, r1), r0, loss_opt).total;
       opt->zero_grad();
       reducer.prepare();
       share.backward();
@@ -172,7 +198,7 @@ TEST(Distributed, TwentyStepsTrackSingleProcess) {
     worst = std::max(worst, (got[i] - ref[i]).abs().max().item<double>());
   }
   EXPECT_LT(worst, 1e-9);
-  if (comm().rank() == 0) std::printf("W=%d: max |param - single-process param| = %.3g\n", comm().world_size(), worst);
+  if (comm().rank() == 0) std::printf("W=%d %s: max |param - single-process param| = %.3g\n", comm().world_size(), label.c_str(), worst);
 }
 
 // Sharded evaluation gives exactly the metrics of one process, with a test split whose

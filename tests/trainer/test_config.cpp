@@ -88,7 +88,7 @@ TEST(Config, ParsesValuesOnTopOfDefaults) {
 TEST(Config, UnknownKeyIsNamedWithTheFileAndTheValidKeys) {
   std::string e = parse_error("trainr:\n  lr: 1\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainr'")) << e;
-  EXPECT_TRUE(has(e, "data, model, trainer, eval, dist, run")) << e;
+  EXPECT_TRUE(has(e, "data, model, trainer, loss, eval, dist, run")) << e;
 
   e = parse_error("trainer:\n  epochs: 2\n  lrr: 1e-3\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainer.lrr'")) << e;
@@ -250,6 +250,12 @@ Config every_field_changed() {
                         "eval.every_epochs=0",
                         "eval.batch_size=100",
                         "eval.chunk_size=7",
+                        "loss.lica.weight=0.5",
+                        "loss.lica.tau_intra=0.05",
+                        "loss.lica.top_k=8",
+                        "loss.lica.min_affinity=0.25",
+                        "loss.lica.source=input",
+                        "loss.lica.divergence=kl",
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "run.dir=runs/odd"}) {
@@ -260,7 +266,13 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 35u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 41u);  // the list above covers every key
+  EXPECT_DOUBLE_EQ(c.loss.lica.weight, 0.5);
+  EXPECT_DOUBLE_EQ(c.loss.lica.tau_intra, 0.05);
+  EXPECT_EQ(c.loss.lica.top_k, 8);
+  EXPECT_DOUBLE_EQ(c.loss.lica.min_affinity, 0.25);
+  EXPECT_EQ(c.loss.lica.source, "input");
+  EXPECT_EQ(c.loss.lica.divergence, "kl");
   EXPECT_EQ(c.dist.backend, "mpi");
   EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 0.5);
   EXPECT_EQ(c.data.path, "d/x.h5");
