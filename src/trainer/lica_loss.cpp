@@ -37,6 +37,92 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
   return 0.5 * (kl_from_logs(log_p, log_m) + kl_from_logs(log_q, log_m));
 }
 
+
+// Above this many elements of the direct form's [count, k, B] temporaries, kAuto streams.
+constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
+
+// Neighbours N_k(i) and weights W_ij of anchors [offset, offset + count), no gradient:
+// [c, k] global indices and [c, k] weights (0 for dropped pairs), by DESIGN §4's conventions.
+std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& affinity,
+                                                          int64_t offset, int64_t count,
+                                                          int64_t k, const LicaOptions& opt) {
+  torch::NoGradGuard no_grad;
+  auto aff = affinity.detach().slice(0, offset, offset + count).clone();  // [c, B]
+  // Exclude the anchor itself: its own column goes after every real neighbour.
+  auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kLong).device(aff.device()));
+  aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
+  // Stable descending sort: among equal affinities the smaller j comes first.
+  auto sorted = aff.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
+  auto top_aff = std::get<0>(sorted).slice(1, 0, k);  // [c, k]
+  auto neighbour = std::get<1>(sorted).slice(1, 0, k).contiguous();  // [c, k]
+  auto kept = top_aff >= opt.min_affinity;            // [c, k]
+  auto logits = (top_aff / opt.tau_intra)
+                    .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
+  // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
+  auto weight = torch::where(kept, logits.softmax(1), torch::zeros_like(logits));
+  return {neighbour, weight};
+}
+
+// Σ_pairs w · D(P_a || P_n) over flat pair lists, streamed in chunks of `chunk_rows` pairs so
+// that no more than O(chunk_rows · B) is held at once; backward recomputes each chunk and
+// applies the analytic gradients (with p = exp(log p), m = ½(p + q)):
+//   JS: ∂/∂log p = ½ p (log p − log m),  ∂/∂log q = ½ q (log q − log m)
+//   KL(p||q): ∂/∂log p = p (log p − log q) + p,  ∂/∂log q = −p
+class ChunkedIntraFunction : public torch::autograd::Function<ChunkedIntraFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& log_p,
+                               const torch::Tensor& anchors, const torch::Tensor& neighbours,
+                               const torch::Tensor& weights, bool kl, int64_t chunk_rows) {
+    ctx->save_for_backward({log_p, anchors, neighbours, weights});
+    ctx->saved_data["kl"] = kl;
+    ctx->saved_data["chunk"] = chunk_rows;
+    auto total = torch::zeros({}, log_p.options());
+    for_chunks(anchors.size(0), chunk_rows, [&](int64_t b, int64_t e) {
+      auto lp = log_p.index_select(0, anchors.slice(0, b, e));     // [c, B]
+      auto lq = log_p.index_select(0, neighbours.slice(0, b, e));  // [c, B]
+      auto div = kl ? kl_from_logs(lp, lq) : js_from_logs(lp, lq);  // [c]
+      total += (weights.slice(0, b, e).to(div.scalar_type()) * div).sum();
+    });
+    return total;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& log_p = saved[0];
+    const auto& anchors = saved[1];
+    const auto& neighbours = saved[2];
+    const bool kl = ctx->saved_data["kl"].toBool();
+    auto grad = torch::zeros_like(log_p);  // [B, B]
+    auto scaled = saved[3].to(log_p.scalar_type()) * grad_out[0];  // [P]
+    for_chunks(anchors.size(0), ctx->saved_data["chunk"].toInt(), [&](int64_t b, int64_t e) {
+      auto ia = anchors.slice(0, b, e), in = neighbours.slice(0, b, e);
+      auto lp = log_p.index_select(0, ia), lq = log_p.index_select(0, in);  // [c, B]
+      auto p = lp.exp();
+      auto w = scaled.slice(0, b, e).unsqueeze(1);  // [c, 1]
+      torch::Tensor ga, gn;
+      if (kl) {
+        ga = p * (lp - lq) + p;
+        gn = -p;
+      } else {
+        auto lm = torch::logaddexp(lp, lq) - std::log(2.0);
+        ga = 0.5 * p * (lp - lm);
+        gn = 0.5 * lq.exp() * (lq - lm);
+      }
+      grad.index_add_(0, ia, w * ga);
+      grad.index_add_(0, in, w * gn);
+    });
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+
+ private:
+  template <typename Body>
+  static void for_chunks(int64_t n, int64_t chunk, Body body) {
+    for (int64_t b = 0; b < n; b += chunk) body(b, std::min(n, b + chunk));
+  }
+};
+
 }  // namespace
 
 Divergence parse_divergence(const std::string& s) {
@@ -95,35 +181,26 @@ torch::Tensor intra_consistency_loss(const torch::Tensor& log_p, const torch::Te
                      ", expected >= 0 (0 = all)");
   }
   const int64_t k = neighbour_count(opt.top_k, batch);
-  const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(log_p.device());
-
-  // Neighbours and weights: no gradient.
-  torch::Tensor weight;     // [c, k], 0 for dropped pairs
-  torch::Tensor neighbour;  // [c, k] global indices j
-  {
-    torch::NoGradGuard no_grad;
-    auto aff = affinity.detach().slice(0, offset, offset + count).clone();  // [c, B]
-    // Exclude the anchor itself: its own column goes after every real neighbour.
-    auto rows = torch::arange(count, long_opts);
-    aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
-    // Stable descending sort: among equal affinities the smaller j comes first.
-    auto sorted = aff.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
-    auto top_aff = std::get<0>(sorted).slice(1, 0, k);  // [c, k]
-    neighbour = std::get<1>(sorted).slice(1, 0, k);     // [c, k]
-    auto kept = top_aff >= opt.min_affinity;            // [c, k]
-    auto logits = (top_aff / opt.tau_intra)
-                      .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
-    // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
-    weight = torch::where(kept, logits.softmax(1), torch::zeros_like(logits))
-                 .to(log_p.scalar_type());
+  const auto [neighbour, weight] = select_neighbours(affinity, offset, count, k, opt);
+  const bool chunked =
+      opt.form == LicaForm::kChunked ||
+      (opt.form == LicaForm::kAuto && count * k * batch > kDirectFormMaxElements);
+  if (chunked) {
+    // Only the pairs that carry weight: dropped neighbours cost nothing.
+    auto anchors = (torch::arange(offset, offset + count, neighbour.options()).unsqueeze(1)
+                        .expand({count, k}));
+    auto kept = weight > 0;
+    return ChunkedIntraFunction::apply(log_p, anchors.masked_select(kept),
+                                       neighbour.masked_select(kept), weight.masked_select(kept),
+                                       opt.divergence == Divergence::kKl, opt.chunk_rows) /
+           static_cast<double>(batch);
   }
-
   auto anchor = log_p.slice(0, offset, offset + count).unsqueeze(1);  // [c, 1, B]
   auto others = log_p.index_select(0, neighbour.reshape({-1}))
                     .view({count, k, batch});                         // [c, k, B]
   auto div = opt.divergence == Divergence::kKl ? kl_from_logs(anchor, others)
                                                : js_from_logs(anchor, others);  // [c, k]
-  return (weight * div).sum() / static_cast<double>(batch);
+  return (weight.to(log_p.scalar_type()) * div).sum() / static_cast<double>(batch);
 }
 
 }  // namespace lica::trainer

@@ -21,11 +21,18 @@ namespace lica::trainer {
 
 enum class Divergence { kJs, kKl };
 
+// How the term is computed: direct (holds [count, k, B] temporaries, autograd throughout) or
+// chunked (streams over neighbour pairs in chunks of chunk_rows, O(chunk_rows · B) memory,
+// recomputing in backward with analytic gradients). Auto takes chunked above 2^24 elements.
+enum class LicaForm { kAuto, kDirect, kChunked };
+
 struct LicaOptions {
   double tau_intra = 0.1;      // temperature of the neighbour weights, > 0
   int64_t top_k = 0;           // neighbours per anchor; 0 or >= B-1 = all B-1 others
   double min_affinity = -1.0;  // neighbours with A_ij < min_affinity are dropped (after top-k)
   Divergence divergence = Divergence::kJs;
+  LicaForm form = LicaForm::kAuto;
+  int64_t chunk_rows = 1024;   // neighbour pairs per chunk of the chunked form
 };
 
 // "js" | "kl"; anything else throws lica::InputError.
@@ -45,7 +52,7 @@ torch::Tensor affinity_from_inputs(const torch::Tensor& features, const torch::T
 // (videos: log_softmax(S, 1); texts: log_softmax(Sᵀ, 1)), with gradient.
 // affinity: [B, B], treated as constant (detached).
 // Returns (1/B) Σ_{i in anchors} Σ_{j in N_k(i)} W_ij · D(P_i, P_j), 0-d, dtype of log_p;
-// gradients flow into both P_i and P_j. Holds [count, k, B] temporaries.
+// gradients flow into both P_i and P_j. Memory: see LicaForm.
 torch::Tensor intra_consistency_loss(const torch::Tensor& log_p, const torch::Tensor& affinity,
                                      int64_t offset, int64_t count, const LicaOptions& opt);
 

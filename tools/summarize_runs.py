@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Summarises runs into a Markdown table: mean ± sample std of the final test metrics.
+
+usage: summarize_runs.py RUNS_TSV [--title T] [--data D] [--command C]
+RUNS_TSV has one line per run: group <TAB> run directory <TAB> extra arguments.
+Each run directory's metrics.jsonl must end with a test evaluation record.
+"""
+import argparse
+import json
+import statistics
+import sys
+from collections import OrderedDict
+
+KEYS = ["t2v_r1", "t2v_r5", "t2v_r10", "t2v_mdr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_mdr"]
+
+
+def final_test(run_dir):
+    test = None
+    with open(f"{run_dir}/metrics.jsonl") as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("type") == "eval" and record.get("split") == "test":
+                test = record
+    if test is None:
+        sys.exit(f"{run_dir}/metrics.jsonl: no test evaluation record")
+    return test
+
+
+def cell(values):
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs")
+    parser.add_argument("--title", default="Results")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--command", default="")
+    args = parser.parse_args()
+    groups = OrderedDict()
+    with open(args.runs) as f:
+        for line in f:
+            group, run_dir = line.rstrip("\n").split("\t")[:2]
+            groups.setdefault(group, []).append(final_test(run_dir))
+    print(f"# {args.title}\n")
+    if args.command:
+        print(f"Reproduce: `{args.command}`" + (f" (data: `{args.data}`)" if args.data else "") + "\n")
+    print("Test split, mean ± sample std over seeds (trainer.seed); R@K in %, MdR in ranks.\n")
+    print("| run | seeds | " + " | ".join(KEYS) + " |")
+    print("|---|---|" + "---|" * len(KEYS))
+    for group, records in groups.items():
+        row = [cell([r[k] for r in records]) for k in KEYS]
+        print(f"| {group} | {len(records)} | " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
