@@ -11,7 +11,7 @@ import statistics
 import sys
 from collections import OrderedDict
 
-KEYS = ["t2v_r1", "t2v_r5", "t2v_r10", "t2v_mdr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_mdr"]
+KEYS = ["t2v_r1", "t2v_r5", "t2v_r10", "t2v_mdr", "t2v_mnr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_mdr", "v2t_mnr"]
 
 
 def final_test(run_dir):
@@ -28,8 +28,8 @@ def final_test(run_dir):
 
 def cell(values):
     if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def main():
@@ -40,10 +40,12 @@ def main():
     parser.add_argument("--command", default="")
     args = parser.parse_args()
     groups = OrderedDict()
+    seeds = OrderedDict()
     with open(args.runs) as f:
         for line in f:
             group, run_dir = line.rstrip("\n").split("\t")[:2]
             groups.setdefault(group, []).append(final_test(run_dir))
+            seeds.setdefault(group, []).append(run_dir.rsplit("-s", 1)[-1])
     print(f"# {args.title}\n")
     if args.command:
         print(f"Reproduce: `{args.command}`" + (f" (data: `{args.data}`)" if args.data else "") + "\n")
@@ -53,6 +55,19 @@ def main():
     for group, records in groups.items():
         row = [cell([r[k] for r in records]) for k in KEYS]
         print(f"| {group} | {len(records)} | " + " | ".join(row) + " |")
+    # Paired differences against the first group (the baseline) on the seeds both ran.
+    base_name = next(iter(groups))
+    base = dict(zip(seeds[base_name], groups[base_name]))
+    print(f"\nPaired difference to `{base_name}` on the same seeds (mean ± std of the "
+          "per-seed differences; MdR and MnR: negative is better).\n")
+    print("| run | seeds | " + " | ".join("Δ" + k for k in KEYS) + " |")
+    print("|---|---|" + "---|" * len(KEYS))
+    for group, records in list(groups.items())[1:]:
+        pairs = [(r, base[s]) for s, r in zip(seeds[group], records) if s in base]
+        if not pairs:
+            continue
+        row = [cell([r[k] - b[k] for r, b in pairs]) for k in KEYS]
+        print(f"| {group} | {len(pairs)} | " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":
