@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "trainer/numeric_grad.h"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -108,23 +110,7 @@ double brute_force(const Rows& log_p, const Rows& aff, int64_t offset, int64_t c
   return total / static_cast<double>(n);
 }
 
-// Central finite differences of a scalar function of `x`, in float64.
-torch::Tensor numeric_grad(const std::function<torch::Tensor(const torch::Tensor&)>& f,
-                           const torch::Tensor& x, double h = 1e-6) {
-  auto g = torch::zeros_like(x);
-  auto flat = x.detach().clone().view(-1);
-  auto gflat = g.view(-1);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double x0 = flat[i].item<double>();
-    flat[i] = x0 + h;
-    const double up = f(flat.view(x.sizes())).item<double>();
-    flat[i] = x0 - h;
-    const double down = f(flat.view(x.sizes())).item<double>();
-    flat[i] = x0;
-    gflat[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
+using testing::numeric_grad;
 
 // The L_intra of one modality from embeddings: S = s·V·Tᵀ; videos log_softmax(S, 1), texts
 // log_softmax(Sᵀ, 1).

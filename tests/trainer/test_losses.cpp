@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "trainer/numeric_grad.h"
+
 #include <cmath>
 #include <functional>
 
@@ -25,23 +27,7 @@ TEST(InfoNce, MatchesAHandComputedValue) {
   EXPECT_NEAR(infonce_loss(v, t, s).item<double>(), expect, 1e-12);
 }
 
-// Central finite differences of a scalar function of `x`, in float64.
-torch::Tensor numeric_grad(const std::function<torch::Tensor(const torch::Tensor&)>& f,
-                           const torch::Tensor& x, double h = 1e-6) {
-  auto g = torch::zeros_like(x);
-  auto flat = x.detach().clone().view(-1);
-  auto gflat = g.view(-1);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double x0 = flat[i].item<double>();
-    flat[i] = x0 + h;
-    const double up = f(flat.view(x.sizes())).item<double>();
-    flat[i] = x0 - h;
-    const double down = f(flat.view(x.sizes())).item<double>();
-    flat[i] = x0;
-    gflat[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
+using testing::numeric_grad;
 
 TEST(InfoNce, GradientsMatchFiniteDifferencesInFloat64) {
   torch::manual_seed(3);
