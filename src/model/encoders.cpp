@@ -56,11 +56,9 @@ TextPooling parse_text_pooling(const std::string& name) {
 VideoEncoderImpl::VideoEncoderImpl(const VideoEncoderOptions& opt) : opt_(opt) {
   proj_ = make_projection(*this, opt.input_dim, opt.embed_dim);
   if (opt.kind == VideoEncoderKind::kSeqTransf) {
-    position_ = register_parameter("position",
-                                   torch::randn({opt.max_frames, opt.embed_dim}) * 0.01);
-    transformer_ = register_module(
-        "transformer", Transformer(TransformerOptions{opt.embed_dim, opt.layers, opt.heads,
-                                                      opt.dropout}));
+    temporal_ = register_module(
+        "temporal", PositionalTransformer(opt.max_frames, TransformerOptions{opt.embed_dim, opt.layers,
+                                                                             opt.heads, opt.dropout}));
   }
 }
 
@@ -68,8 +66,7 @@ torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch
   check_inputs("video encoder", frames, mask, opt_.input_dim, opt_.max_frames);
   auto x = zero_padding(project(proj_, frames), mask);  // [B, F, D]
   if (opt_.kind == VideoEncoderKind::kSeqTransf) {
-    auto h = x + position_.slice(0, 0, x.size(1)).unsqueeze(0);
-    x = transformer_->forward(h, mask) + x;  // residual to the frame features, as CLIP4Clip
+    x = temporal_->forward(x, mask) + x;  // residual to the frame features, as CLIP4Clip
   }
   return torch::nn::functional::normalize(
       masked_mean(x, mask), torch::nn::functional::NormalizeFuncOptions().dim(-1));
@@ -78,20 +75,16 @@ torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch
 TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
   proj_ = make_projection(*this, opt.input_dim, opt.embed_dim);
   if (opt.layers > 0) {
-    position_ = register_parameter("position",
-                                   torch::randn({opt.max_tokens, opt.embed_dim}) * 0.01);
-    transformer_ = register_module(
-        "transformer", Transformer(TransformerOptions{opt.embed_dim, opt.layers, opt.heads,
-                                                      opt.dropout}));
+    tokens_ = register_module(
+        "tokens", PositionalTransformer(opt.max_tokens, TransformerOptions{opt.embed_dim, opt.layers,
+                                                                           opt.heads, opt.dropout}));
   }
 }
 
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
   check_inputs("text encoder", tokens, mask, opt_.input_dim, opt_.max_tokens);
   auto x = zero_padding(project(proj_, tokens), mask);  // [B, L, D]
-  if (opt_.layers > 0) {
-    x = transformer_->forward(x + position_.slice(0, 0, x.size(1)).unsqueeze(0), mask);
-  }
+  if (opt_.layers > 0) x = tokens_->forward(x, mask);
   auto pooled = opt_.pooling == TextPooling::kEot ? last_valid(x, mask) : masked_mean(x, mask);
   return torch::nn::functional::normalize(pooled,
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1));

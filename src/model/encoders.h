@@ -39,8 +39,7 @@ class VideoEncoderImpl : public torch::nn::Module {
  private:
   VideoEncoderOptions opt_;
   torch::nn::Linear proj_{nullptr};
-  torch::Tensor position_;  // [max_frames, D]
-  Transformer transformer_{nullptr};
+  PositionalTransformer temporal_{nullptr};  // seqTransf only
 };
 TORCH_MODULE(VideoEncoder);
 
@@ -65,8 +64,7 @@ class TextEncoderImpl : public torch::nn::Module {
  private:
   TextEncoderOptions opt_;
   torch::nn::Linear proj_{nullptr};
-  torch::Tensor position_;  // [max_tokens, D], only with layers > 0
-  Transformer transformer_{nullptr};
+  PositionalTransformer tokens_{nullptr};  // only with layers > 0
 };
 TORCH_MODULE(TextEncoder);
 

@@ -38,4 +38,15 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tens
   return h.transpose(0, 1);
 }
 
+PositionalTransformerImpl::PositionalTransformerImpl(int64_t max_len,
+                                                     const TransformerOptions& opt) {
+  position_ = register_parameter("position", torch::randn({max_len, opt.width}) * 0.01);
+  transformer_ = register_module("transformer", Transformer(opt));
+}
+
+torch::Tensor PositionalTransformerImpl::forward(const torch::Tensor& x,
+                                                 const torch::Tensor& mask) {
+  return transformer_->forward(x + position_.slice(0, 0, x.size(1)).unsqueeze(0), mask);
+}
+
 }  // namespace lica::model

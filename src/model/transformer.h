@@ -40,4 +40,18 @@ class TransformerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Transformer);
 
+// A learned position table added to a padded sequence, then the transformer: the temporal
+// (video) or token (text) model of both towers.
+class PositionalTransformerImpl : public torch::nn::Module {
+ public:
+  PositionalTransformerImpl(int64_t max_len, const TransformerOptions& opt);
+  // x: [B, L, W] with L <= max_len; mask: [B, L] bool, true = valid. Returns [B, L, W].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+
+ private:
+  torch::Tensor position_;  // [max_len, W]
+  Transformer transformer_{nullptr};
+};
+TORCH_MODULE(PositionalTransformer);
+
 }  // namespace lica::model
