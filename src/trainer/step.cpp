@@ -16,8 +16,7 @@ torch::Tensor affinity(dist::Communicator& comm, AffinitySource source,
   // Mean of the valid input positions, gathered: cosine over the global batch.
   torch::NoGradGuard no_grad;
   auto means = comm.all_gather(model::masked_mean(features, mask).contiguous());  // [B, Din]
-  auto ones = torch::ones({means.size(0), 1}, torch::kBool);
-  return affinity_from_inputs(means.unsqueeze(1), ones);
+  return affinity_from_embeddings(means);  // cosine of the means
 }
 
 }  // namespace
