@@ -5,7 +5,7 @@
 LICA_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libhdf5-dev libyaml-cpp-dev libgoogle-glog-dev libgtest-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin zlib1g-dev
   # Debian's LibTorch calls BLAS through libblas.so.3; OpenBLAS takes that alternative over
   # the reference BLAS, which is about 10x slower on the training step.
   libopenblas0-pthread

@@ -24,5 +24,7 @@ class InputError : public Error {
 constexpr int kExitOk = 0;
 constexpr int kExitInternal = 1;
 constexpr int kExitBadInput = 2;
+// Stopped by SIGTERM/SIGUSR1 after writing a checkpoint: requeue and resume (EX_TEMPFAIL).
+constexpr int kExitRequeue = 75;
 
 }  // namespace lica

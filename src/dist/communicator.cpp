@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <cstring>
+
 #include "common/error.h"
 #include "dist/local_communicator.h"
 #include "dist/mpi_communicator.h"
@@ -15,6 +17,15 @@ double all_reduce_sum(Communicator& comm, double value) {
   auto t = torch::tensor({value}, torch::kDouble);
   comm.all_reduce_sum(t);
   return t.item<double>();
+}
+
+void broadcast_string(Communicator& comm, std::string& s, int root) {
+  auto size = torch::tensor({static_cast<int64_t>(s.size())}, torch::kLong);
+  comm.broadcast(size, root);
+  auto bytes = torch::zeros({size.item<int64_t>()}, torch::kByte);
+  if (comm.rank() == root) std::memcpy(bytes.data_ptr(), s.data(), s.size());
+  comm.broadcast(bytes, root);
+  s.assign(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
 }
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend) {

@@ -46,6 +46,9 @@ class Communicator {
 // Sum of a scalar over ranks (a loss value, a flag, a count).
 double all_reduce_sum(Communicator& comm, double value);
 
+// `s` becomes root's string on every rank (a resolved path, a decision).
+void broadcast_string(Communicator& comm, std::string& s, int root);
+
 // Starts MPI when a launcher started this process, reads and cross-checks rank, world size
 // and local rank, and returns the communicator `backend` names: "auto" (nccl when built
 // with it and CUDA is available, else mpi under a launcher, else local), "local", "mpi" or

@@ -162,6 +162,12 @@ Field flag(const char* key, bool* (*member)(Config&), const char* help) {
   return {key, BoolSpec{member}, help};
 }
 
+std::vector<std::string> best_metric_choices() {
+  std::vector<std::string> choices{"none"};
+  for (const auto& m : retrieval_metric_names()) choices.push_back(m);
+  return choices;
+}
+
 // Every field, grouped by section (dump_config() relies on sections being contiguous). The
 // captureless lambdas convert to the specs' member-access function pointers.
 const std::vector<Field>& fields() {
@@ -255,6 +261,15 @@ const std::vector<Field>& fields() {
              "communicator; auto = nccl with CUDA, else mpi under a launcher, else local"),
       real("dist.bucket_mb", [](Config& c) { return &c.dist.bucket_mb; }, excl(0), incl(1024),
            "gradient all-reduce bucket size in MB"),
+
+      integer("checkpoint.every_steps", [](Config& c) { return &c.checkpoint.every_steps; }, 0,
+              int64_t{1} << 40,
+              "write a checkpoint every N steps; 0 = only at the end and on SIGTERM/SIGUSR1"),
+      integer("checkpoint.keep_last", [](Config& c) { return &c.checkpoint.keep_last; }, 1,
+              1000000, "newest checkpoints kept; the best is kept besides"),
+      choice("checkpoint.best_metric", [](Config& c) { return &c.checkpoint.best_metric; },
+             best_metric_choices(),
+             "validation metric whose best checkpoint is kept as 'best'; none = no best"),
 
       text("run.dir", [](Config& c) { return &c.run.dir; }, kNonEmpty,
            "run directory: resolved config, logs, metrics.jsonl, checkpoints"),
@@ -460,7 +475,8 @@ void validate(const Config& c, const std::string& source) {
 
 std::string dump_config(const Config& c) {
   std::string out =
-      "# lica config: every key, with its range; sections data, model, trainer, loss, eval, dist, run\n";
+      "# lica config: every key, with its range; sections data, model, trainer, loss, eval, dist,\n"
+      "# checkpoint, run\n";
   std::vector<std::string> open;  // the sections currently open, outermost first
   for (const Field& f : fields()) {
     std::vector<std::string> parts;
@@ -496,6 +512,23 @@ bool operator==(const Config& a, const Config& b) {
     if (!same) return false;
   }
   return true;
+}
+
+std::string config_value(const Config& c, const std::string& key) {
+  const Field* f = find_field(key);
+  if (f == nullptr) throw_unknown_key("config_value", key, "");
+  return std::visit([&](const auto& spec) { return spec.format(*spec.member(read_only(c))); },
+                    f->spec);
+}
+
+const std::vector<std::string>& retrieval_metric_names() {
+  static const std::vector<std::string> names{"t2v_r1", "t2v_r5", "t2v_r10", "t2v_mdr", "t2v_mnr",
+                                              "v2t_r1", "v2t_r5", "v2t_r10", "v2t_mdr", "v2t_mnr"};
+  return names;
+}
+
+bool larger_is_better(const std::string& metric) {
+  return metric.find("_mdr") == std::string::npos && metric.find("_mnr") == std::string::npos;
 }
 
 std::vector<std::string> config_keys() {

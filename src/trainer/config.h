@@ -82,6 +82,12 @@ struct DistConfig {
   double bucket_mb = 25.0;       // gradient all-reduce bucket size
 };
 
+struct CheckpointConfig {
+  int64_t every_steps = 500;  // 0 = only at the end and when stopped by a signal
+  int64_t keep_last = 3;      // newest checkpoints kept (the best is kept besides)
+  std::string best_metric = "t2v_r1";  // validation metric that picks `best`; "none" = no best
+};
+
 struct RunConfig {
   std::string dir = "runs/demo";
 };
@@ -93,6 +99,7 @@ struct Config {
   LossConfig loss;
   EvalConfig eval;
   DistConfig dist;
+  CheckpointConfig checkpoint;
   RunConfig run;
 };
 
@@ -126,5 +133,12 @@ inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }
 
 // Every key path ("trainer.lr", "model.video.heads", ...), in table order.
 std::vector<std::string> config_keys();
+
+// The value of `key` as dump_config() writes it. Throws ConfigError for an unknown key.
+std::string config_value(const Config& c, const std::string& key);
+
+// The metric names checkpoint.best_metric may take, and whether larger is better for one.
+const std::vector<std::string>& retrieval_metric_names();
+bool larger_is_better(const std::string& metric);
 
 }  // namespace lica::trainer

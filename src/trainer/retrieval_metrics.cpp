@@ -167,6 +167,17 @@ void add_metrics(JsonLine& line, const RetrievalMetrics& m) {
   add("v2t", m.v2t);
 }
 
+double metric_by_name(const RetrievalMetrics& m, const std::string& name) {
+  const RankSummary* s = name.rfind("t2v_", 0) == 0 ? &m.t2v : name.rfind("v2t_", 0) == 0 ? &m.v2t : nullptr;
+  const std::string stat = s ? name.substr(4) : "";
+  if (stat == "r1") return s->r1;
+  if (stat == "r5") return s->r5;
+  if (stat == "r10") return s->r10;
+  if (stat == "mdr") return s->mdr;
+  if (stat == "mnr") return s->mnr;
+  throw Error("unknown retrieval metric '" + name + "'");
+}
+
 std::string format_metrics(const RetrievalMetrics& m) {
   const auto one = [](const char* dir, const RankSummary& s) {
     char buf[160];

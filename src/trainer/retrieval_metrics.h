@@ -51,6 +51,9 @@ struct RetrievalMetrics {
 // Adds t2v_r1, t2v_r5, t2v_r10, t2v_mdr, t2v_mnr, v2t_r1, ..., v2t_mnr.
 void add_metrics(JsonLine& line, const RetrievalMetrics& m);
 
+// One metric by its key name ("t2v_r1", ..., "v2t_mnr"); lica::Error for another name.
+double metric_by_name(const RetrievalMetrics& m, const std::string& name);
+
 // One human line: "t2v R@1 12.3 R@5 34.5 R@10 45.6 MdR 4 MnR 9.1 | v2t R@1 ...".
 std::string format_metrics(const RetrievalMetrics& m);
 

@@ -18,15 +18,44 @@ void MetricsLog::write(const JsonLine& record) {
   if (!out_) throw Error("cannot write to " + path_);
 }
 
-void prepare_run_dir(const std::string& dir) {
+int64_t MetricsLog::bytes() {
+  out_.flush();
+  return static_cast<int64_t>(out_.tellp());
+}
+
+void prepare_run_dir(const std::string& dir, bool resuming) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw InputError("run.dir: cannot create '" + dir + "': " + ec.message());
-  if (fs::exists(fs::path(dir) / "metrics.jsonl")) {
+  if (!resuming && fs::exists(fs::path(dir) / "metrics.jsonl")) {
     throw InputError("run.dir: '" + dir +
-                     "' already holds a run (metrics.jsonl); choose another run.dir "
-                     "(--set run.dir=...) or remove it");
+                     "' already holds a run (metrics.jsonl); continue it with --resume latest, "
+                     "choose another run.dir (--set run.dir=...) or remove it");
   }
+}
+
+void rewind_metrics(const std::string& dir, int64_t bytes) {
+  const fs::path path = fs::path(dir) / "metrics.jsonl";
+  std::error_code ec;
+  const auto size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) {
+    if (bytes > 0) throw InputError(path.string() + ": missing, but the checkpoint covers " +
+                                    std::to_string(bytes) + " bytes of it");
+    return;
+  }
+  if (size < bytes) {
+    throw InputError(path.string() + ": " + std::to_string(size) + " bytes, shorter than the " +
+                     std::to_string(bytes) + " the checkpoint covers (was it edited?)");
+  }
+  if (size == bytes) return;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(bytes);
+  std::ofstream aside(fs::path(dir) / "metrics.superseded.jsonl", std::ios::app | std::ios::binary);
+  aside << in.rdbuf();
+  aside.flush();
+  if (!aside) throw Error("cannot write " + (fs::path(dir) / "metrics.superseded.jsonl").string());
+  fs::resize_file(path, static_cast<uintmax_t>(bytes), ec);
+  if (ec) throw Error("cannot truncate " + path.string() + ": " + ec.message());
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {

@@ -15,15 +15,22 @@ class MetricsLog {
   explicit MetricsLog(const std::string& path);
   void write(const JsonLine& record);
   const std::string& path() const { return path_; }
+  // Bytes in the file so far: a checkpoint records it to know which records it covers.
+  int64_t bytes();
 
  private:
   std::string path_;
   std::ofstream out_;
 };
 
-// Creates `dir` if needed and refuses one that already holds a run's metrics (a new run
-// never overwrites results: choose another run.dir or remove the old one).
-void prepare_run_dir(const std::string& dir);
+// Creates `dir` if needed. A new run refuses one that already holds a run's metrics (it never
+// overwrites results: choose another run.dir or remove the old one); a resumed run expects it.
+void prepare_run_dir(const std::string& dir, bool resuming);
+
+// Cuts metrics.jsonl at `dir` back to its first `bytes` bytes (the records a checkpoint
+// covers), appending what follows to metrics.superseded.jsonl: after a resume the log has
+// each step once, and nothing is lost.
+void rewind_metrics(const std::string& dir, int64_t bytes);
 
 // Writes `text` to `path` through a temporary file and a rename, so a reader never sees half.
 void write_file_atomically(const std::string& path, const std::string& text);

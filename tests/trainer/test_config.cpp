@@ -88,7 +88,7 @@ TEST(Config, ParsesValuesOnTopOfDefaults) {
 TEST(Config, UnknownKeyIsNamedWithTheFileAndTheValidKeys) {
   std::string e = parse_error("trainr:\n  lr: 1\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainr'")) << e;
-  EXPECT_TRUE(has(e, "data, model, trainer, loss, eval, dist, run")) << e;
+  EXPECT_TRUE(has(e, "data, model, trainer, loss, eval, dist, checkpoint, run")) << e;
 
   e = parse_error("trainer:\n  epochs: 2\n  lrr: 1e-3\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'trainer.lrr'")) << e;
@@ -258,6 +258,9 @@ Config every_field_changed() {
                         "loss.lica.divergence=kl",
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
+                        "checkpoint.every_steps=7",
+                        "checkpoint.keep_last=4",
+                        "checkpoint.best_metric=v2t_mnr",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -266,7 +269,10 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 41u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 44u);  // the list above covers every key
+  EXPECT_EQ(c.checkpoint.every_steps, 7);
+  EXPECT_EQ(c.checkpoint.keep_last, 4);
+  EXPECT_EQ(c.checkpoint.best_metric, "v2t_mnr");
   EXPECT_DOUBLE_EQ(c.loss.lica.weight, 0.5);
   EXPECT_DOUBLE_EQ(c.loss.lica.tau_intra, 0.05);
   EXPECT_EQ(c.loss.lica.top_k, 8);

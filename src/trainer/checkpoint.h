@@ -1,0 +1,69 @@
+// What a training checkpoint holds (DESIGN §6), on top of the protocol of checkpoint_store.h:
+//
+//   model.pt      parameters and buffers (the logit scale among them)
+//   optimizer.pt  AdamW state: step counts and both moments of every parameter
+//   rng.pt        the torch generator state of every rank, [W, n] bytes
+//   state.yaml    TrainingProgress: data position, schedule, world size, metrics, best
+//   config.yaml   the resolved config of the run
+//
+// The learning-rate schedule is a pure function of the step and the config, so the step is
+// the scheduler's whole state; the sampler is seeded by (trainer.seed, epoch), so the epoch
+// and the step within it are the sampler's.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "trainer/checkpoint_store.h"
+#include "trainer/config.h"
+
+namespace lica::trainer {
+
+struct TrainingProgress {
+  int64_t step = 0;            // optimizer steps done
+  int64_t epoch = 0;           // epoch of the next step
+  int64_t step_in_epoch = 0;   // index of the next step within its epoch
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  int64_t seed = 0;            // trainer.seed: the sampler's and the model's
+  int64_t world_size = 1;      // ranks of the run that wrote it
+  int64_t metrics_bytes = 0;   // length of metrics.jsonl when written: the records it covers
+  // The validation metric of this checkpoint (the last validation before it, at its step),
+  // and the best checkpoint so far; NaN / "" when none.
+  std::string best_metric;
+  double metric_value = std::numeric_limits<double>::quiet_NaN();
+  std::string best_checkpoint;
+  double best_value = std::numeric_limits<double>::quiet_NaN();
+  std::string last_train_record;  // the last train and eval records of metrics.jsonl (JSON)
+  std::string last_eval_record;
+};
+
+// The files of a checkpoint. `rng_states` is [W, n] uint8: every rank's generator state.
+std::vector<CheckpointFile> checkpoint_files(const TrainingProgress& progress, const Config& cfg,
+                                             torch::nn::Module& model,
+                                             torch::optim::Optimizer& optimizer,
+                                             const torch::Tensor& rng_states);
+
+// Readers of a verified checkpoint directory. Each throws lica::InputError naming the file
+// when it is missing or does not fit (a model of another shape, a broken state.yaml).
+TrainingProgress read_progress(const std::filesystem::path& dir);
+Config read_checkpoint_config(const std::filesystem::path& dir);
+void load_model(const std::filesystem::path& dir, torch::nn::Module& model);
+void load_optimizer(const std::filesystem::path& dir, torch::optim::Optimizer& optimizer);
+torch::Tensor load_rng_states(const std::filesystem::path& dir);  // [W, n] uint8
+
+// This process's torch CPU generator state ([n] uint8), and setting it back.
+torch::Tensor rng_state();
+void set_rng_state(const torch::Tensor& state);
+
+// The keys whose values must agree for a resumed run to continue the same training: data,
+// model, trainer and loss, except data.path (features may be staged elsewhere),
+// trainer.threads and trainer.log_every. Returns "key: a -> b" lines.
+std::vector<std::string> training_differences(const Config& saved, const Config& now);
+
+}  // namespace lica::trainer
