@@ -22,14 +22,20 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-Result run(const std::string& args, const fs::path& scratch) {
+// Runs `command` (a shell command line), capturing its output.
+Result run_command(const std::string& command, const fs::path& scratch) {
   const auto out = scratch / "output.txt";
-  const std::string cmd = std::string(LICA_BIN_DIR) + "/" + args + " > " + out.string() + " 2>&1";
+  const std::string cmd = command + " > " + out.string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   std::ifstream in(out);
   std::stringstream text;
   text << in.rdbuf();
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+// Runs one of the programs: `args` starts with its name.
+Result run(const std::string& args, const fs::path& scratch) {
+  return run_command(std::string(LICA_BIN_DIR) + "/" + args, scratch);
 }
 
 std::vector<YAML::Node> read_jsonl(const fs::path& path) {
@@ -113,6 +119,44 @@ TEST_F(TrainEndToEnd, LossFallsAndTestRecallBeatsChanceFiveTimes) {
   const double chance = 100.0 / kTestVideos;
   EXPECT_GE((*test)["t2v_r1"].as<double>(), 5.0 * chance);
   EXPECT_GE((*test)["v2t_r1"].as<double>(), 5.0 * chance);
+}
+
+// lica_eval on the final checkpoint reproduces the run's own test record exactly, alone and
+// sharded over two ranks; a damaged or missing checkpoint is exit 2 naming it.
+TEST_F(TrainEndToEnd, EvalOfTheFinalCheckpointReproducesTheTestRecord) {
+  ASSERT_EQ(first_.code, 0) << first_.output;
+  const auto run1 = dir_ / "run1";
+  const auto records = read_jsonl(run1 / "metrics.jsonl");
+  const YAML::Node test = records.back();
+  ASSERT_EQ(test["split"].as<std::string>(), "test");
+  const std::string args = " --config " + (dir_ / "c.yaml").string() + " --checkpoint " +
+                           (run1 / "checkpoints" / "latest").string();
+  const auto alone = run("lica_eval" + args + " --output " + (dir_ / "eval1.json").string(), dir_);
+  ASSERT_EQ(alone.code, 0) << alone.output;
+  EXPECT_NE(alone.output.find("test step " + test["step"].as<std::string>()), std::string::npos)
+      << alone.output;
+  const auto two = run_command(std::string(LICA_MPIRUN) + " --oversubscribe -np 2 " +
+                                   LICA_BIN_DIR + "/lica_eval" + args + " --output " +
+                                   (dir_ / "eval2.json").string(),
+                               dir_);
+  ASSERT_EQ(two.code, 0) << two.output;
+  for (const char* file : {"eval1.json", "eval2.json"}) {
+    const auto got = read_jsonl(dir_ / file).at(0);
+    for (const char* key : {"step", "t2v_r1", "t2v_r5", "t2v_r10", "t2v_mdr", "t2v_mnr", "v2t_r1",
+                            "v2t_r5", "v2t_r10", "v2t_mdr", "v2t_mnr"}) {
+      EXPECT_EQ(got[key].as<std::string>(), test[key].as<std::string>()) << file << " " << key;
+    }
+  }
+  EXPECT_EQ(read_jsonl(dir_ / "eval2.json").at(0)["ranks"].as<int>(), 2);
+
+  const auto missing = run("lica_eval --config " + (dir_ / "c.yaml").string() +
+                               " --checkpoint " + (dir_ / "nowhere").string(), dir_);
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("no such checkpoint: " + (dir_ / "nowhere").string()),
+            std::string::npos) << missing.output;
+  const auto help = run("lica_eval --help", dir_);
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.output.find("--checkpoint"), std::string::npos);
 }
 
 TEST_F(TrainEndToEnd, SameSeedGivesTheSameRun) {
