@@ -27,9 +27,10 @@ export OMP_NUM_THREADS=1
 dir=$(mktemp -d)
 job=""
 cleanup() {
-  # The job runs in its own session (setsid): end all of it if the test stops early.
-  if [ -n "$job" ] && kill -0 "$job" 2>/dev/null; then
-    kill -KILL -- "-$job" 2>/dev/null || true
+  # The job runs in its own session (setsid; mpirun gives each rank its own process group
+  # in it): end the whole session if the test stops early.
+  if [ -n "$job" ]; then
+    pkill -KILL -s "$job" 2>/dev/null || kill -KILL -- "-$job" 2>/dev/null || true
   fi
   if [ -n "${LICA_TEST_KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
@@ -220,13 +221,18 @@ ok "SIGTERM: checkpoint $(cat "$dir/term/checkpoints/latest"), requeue, script e
 
 # eval.sbatch on the final checkpoint, when lica_eval is built.
 if [ -x "$build/lica_eval" ]; then
-  timeout -k 5 120 env SLURM_NTASKS=1 bash "$eval_script" "$dir/c.yaml" "$dir/run/checkpoints/latest" \
+  timeout -k 5 120 env SLURM_NTASKS=2 bash "$eval_script" "$dir/c.yaml" "$dir/run/checkpoints/latest" \
     > "$dir/eval.out" 2>&1
   rc=$?
   [ "$rc" -eq 0 ] || fail "eval.sbatch: exit $rc"
-  grep -q -- "lica_eval --config $dir/c.yaml --checkpoint $dir/run/checkpoints/latest --split test" \
+  grep -q -- "--kill-on-bad-exit=1 $build/lica_eval --config $dir/c.yaml --checkpoint $dir/run/checkpoints/latest --split test" \
     "$dir/srun.log" || fail "eval srun command line"
-  ok "eval.sbatch on the final checkpoint: exit 0"
+  [ -s "$dir/run/eval_test_step_$total.json" ] || fail "no $dir/run/eval_test_step_$total.json"
+  timeout -k 5 60 env SLURM_NTASKS=1 bash "$eval_script" "$dir/c.yaml" "$dir/run/checkpoints/latest" nosuchsplit \
+    > "$dir/eval_bad.out" 2>&1
+  rc=$?
+  [ "$rc" -eq 2 ] || fail "eval.sbatch on a split that does not exist: exit $rc, expected 2"
+  ok "eval.sbatch on the final checkpoint with 2 tasks: exit 0; unknown split: exit 2"
 else
   echo "skip: $build/lica_eval not built; eval.sbatch only checked with bash -n"
 fi
