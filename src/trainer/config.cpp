@@ -186,6 +186,8 @@ const std::vector<Field>& fields() {
              "training samples: each video with one caption drawn per epoch, or every caption"),
       flag("data.drop_last", [](Config& c) { return &c.data.drop_last; },
            "drop the last incomplete global batch"),
+      integer("data.prefetch_batches", [](Config& c) { return &c.data.prefetch_batches; }, 0, 1024,
+              "batches a loader thread reads ahead of training; 0 = read inside the step"),
 
       integer("model.embed_dim", [](Config& c) { return &c.model.embed_dim; }, 1, 65536,
               "joint embedding size"),

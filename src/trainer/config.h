@@ -19,6 +19,7 @@ struct DataConfig {
   std::string test_split = "test";      // "" = none
   std::string pairing = "one_caption";  // one_caption | all_captions
   bool drop_last = true;
+  int64_t prefetch_batches = 4;  // batches read ahead on a loader thread; 0 = read in the step
 };
 
 struct VideoEncoderConfig {

@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "trainer/checkpoint.h"
 #include "data/batch.h"
+#include "data/loader.h"
 #include "data/pairing.h"
 #include "trainer/build_model.h"
 #include "trainer/evaluate.h"
@@ -226,31 +227,42 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     summary.last_checkpoint = (checkpoints / name).string();
   };
 
-  Throughput window;
-  const auto started = Clock::now();
-  summary.start_step = progress.step;
-  std::vector<data::Sample> samples;
-  int64_t samples_epoch = -1;
-  int64_t step = progress.step;
-  for (; step < total_steps; ++step) {
+  // The global batch of a step is the same at every W; this rank reads only its contiguous
+  // slice of it. (Called on the loader thread, in step order.)
+  data::BatchPlan plan = [&, samples = std::vector<data::Sample>(),
+                          samples_epoch = int64_t{-1}](int64_t step) mutable {
     const int64_t epoch = step / steps_per_epoch;
-    const int64_t i = step % steps_per_epoch;
     if (epoch != samples_epoch) {
       samples = data::epoch_samples(file, train_split, pairing,
                                     static_cast<uint64_t>(cfg.trainer.seed), epoch);
       samples_epoch = epoch;
     }
-    model->train();
-    // The global batch is the same at every W; this rank reads only its contiguous slice.
-    const int64_t begin = i * batch;
+    const int64_t begin = step % steps_per_epoch * batch;
     const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
     const auto [r0, r1] = dist::shard_range(global, comm.rank(), world);
-    std::vector<int64_t> video_rows, text_rows;
+    data::BatchRows rows;
     for (int64_t k = begin + r0; k < begin + r1; ++k) {
-      video_rows.push_back(samples[static_cast<size_t>(k)].video);
-      text_rows.push_back(samples[static_cast<size_t>(k)].text);
+      rows.video_rows.push_back(samples[static_cast<size_t>(k)].video);
+      rows.text_rows.push_back(samples[static_cast<size_t>(k)].text);
     }
-    const auto b = data::make_batch(file, video_rows, text_rows);
+    return rows;
+  };
+  data::PrefetchLoader loader(file, std::move(plan), progress.step, total_steps,
+                              {cfg.data.prefetch_batches, /*pin_memory=*/false});
+
+  Throughput window;
+  double waited_at_last_record = 0;
+  const auto started = Clock::now();
+  summary.start_step = progress.step;
+  int64_t step = progress.step;
+  for (; step < total_steps; ++step) {
+    const int64_t epoch = step / steps_per_epoch;
+    const int64_t i = step % steps_per_epoch;
+    model->train();
+    const int64_t begin = i * batch;
+    const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
+    const int64_t r0 = dist::shard_range(global, comm.rank(), world).first;
+    const auto b = loader.next();
     const auto losses = step_losses(model, comm, b, r0, loss_opt);
     optimizer->zero_grad();
     reducer.prepare();
@@ -301,7 +313,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
                               .add("loss_intra_t", intra_t)
                               .add("lr", lr)
                               .add("logit_scale", scale)
-                              .add("samples_per_s", window.samples_per_s());
+                              .add("samples_per_s", window.samples_per_s())
+                              .add("data_wait_s", loader.wait_seconds() - waited_at_last_record);
+      waited_at_last_record = loader.wait_seconds();
       if (rank0) metrics->write(record);
       progress.last_train_record = record.str();
       window.reset();

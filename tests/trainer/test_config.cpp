@@ -259,6 +259,7 @@ Config every_field_changed() {
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "checkpoint.every_steps=7",
+                        "data.prefetch_batches=0",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
                         "run.dir=runs/odd"}) {
@@ -269,7 +270,8 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 44u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 45u);  // the list above covers every key
+  EXPECT_EQ(c.data.prefetch_batches, 0);
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);
   EXPECT_EQ(c.checkpoint.best_metric, "v2t_mnr");

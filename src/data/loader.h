@@ -1,0 +1,74 @@
+// A prefetching batch loader (DESIGN §2): a background thread reads the batches of the
+// coming steps (this rank's rows only, adjacent rows coalesced into one hyperslab read each,
+// float16 -> float32 and the finiteness check done there) into a bounded queue, so the
+// training step does not wait for the disk.
+//
+// Errors on the loader thread (a NaN row, a damaged file) are kept and rethrown by next() of
+// the step they belong to; the destructor stops and joins the thread from any state, so an
+// exception on the training thread cannot leave it hanging. With an HDF5 library built
+// without thread safety the loader reads synchronously inside next().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/feature_file.h"
+
+namespace lica::data {
+
+// The rows of one batch of this rank: video_rows[i] is paired with text_rows[i].
+struct BatchRows {
+  std::vector<int64_t> video_rows;
+  std::vector<int64_t> text_rows;
+};
+
+// Rows of the batch of `step`; called on the loader thread, once per step, in step order.
+using BatchPlan = std::function<BatchRows(int64_t step)>;
+
+struct LoaderOptions {
+  int64_t depth = 4;        // ready batches kept ahead of training; 0 = read in next()
+  bool pin_memory = false;  // pinned host memory for fast copies to the GPU (CUDA builds)
+};
+
+class PrefetchLoader {
+ public:
+  // Loads the batches of steps first_step .. end_step - 1. `file` must outlive the loader.
+  PrefetchLoader(const FeatureFile& file, BatchPlan plan, int64_t first_step, int64_t end_step,
+                 LoaderOptions options = {});
+  ~PrefetchLoader();
+  PrefetchLoader(const PrefetchLoader&) = delete;
+  PrefetchLoader& operator=(const PrefetchLoader&) = delete;
+
+  // The batch of the next step, in order. Rethrows what the loader thread threw for it;
+  // lica::Error past end_step.
+  Batch next();
+
+  // Seconds next() has spent waiting for a batch so far: the data stall of training.
+  double wait_seconds() const { return wait_seconds_; }
+
+ private:
+  Batch load(int64_t step);
+
+  const FeatureFile& file_;
+  BatchPlan plan_;
+  const int64_t end_step_;
+  const LoaderOptions options_;
+  int64_t next_step_;  // of next()
+  double wait_seconds_ = 0;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;  // the loader thread's failure, after the batches before it
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once everything above is constructed
+};
+
+}  // namespace lica::data
