@@ -76,7 +76,13 @@ void CommandLine::require(const std::string& name) {
   }
 }
 
+void CommandLine::positional(const std::string& name, const std::string& help,
+                             std::string* target) {
+  positionals_.push_back(Positional{name, help, target});
+}
+
 bool CommandLine::parse(int argc, char** argv) {
+  size_t positionals_seen = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -84,7 +90,11 @@ bool CommandLine::parse(int argc, char** argv) {
       return false;
     }
     if (arg.rfind("--", 0) != 0) {
-      throw InputError("unexpected argument '" + arg + "' (see " + program_ + " --help)");
+      if (positionals_seen == positionals_.size()) {
+        throw InputError("unexpected argument '" + arg + "' (see " + program_ + " --help)");
+      }
+      *positionals_[positionals_seen++].target = arg;
+      continue;
     }
     std::string name = arg.substr(2), value;
     const bool inline_value = name.find('=') != std::string::npos;
@@ -111,12 +121,25 @@ bool CommandLine::parse(int argc, char** argv) {
       throw InputError("missing --" + e.name + " (see " + program_ + " --help)");
     }
   }
+  if (positionals_seen < positionals_.size()) {
+    throw InputError("missing " + positionals_[positionals_seen].name + " (see " + program_ +
+                     " --help)");
+  }
   return true;
 }
 
 std::string CommandLine::usage() const {
   std::ostringstream out;
-  out << "usage: " << program_ << " " << synopsis_ << "\n\n" << description_ << "\n\noptions:\n";
+  out << "usage: " << program_ << " " << synopsis_ << "\n\n" << description_ << "\n\n";
+  if (!positionals_.empty()) {
+    out << "arguments:\n";
+    for (const auto& p : positionals_) {
+      std::string head = "  " + p.name;
+      out << head << std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') << p.help << "\n";
+    }
+    out << "\n";
+  }
+  out << "options:\n";
   for (const auto& e : entries_) {
     std::string head = "  --" + e.name + (e.takes_value ? " VALUE" : "");
     out << head << std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') << e.help;

@@ -1,5 +1,5 @@
 // Command-line parsing shared by the programs: `--name value` options, `--name` flags,
-// repeatable options, `--help`. Table-driven: each option binds to a variable that holds
+// repeatable options, required positional arguments, `--help`. Table-driven: each option binds to a variable that holds
 // its default.
 #pragma once
 
@@ -23,6 +23,8 @@ class CommandLine {
   void repeated(const std::string& name, const std::string& help, std::vector<std::string>* target);
   // Must be given (checked by parse()).
   void require(const std::string& name);
+  // A required positional argument (`FILE`); positionals are taken in the order declared.
+  void positional(const std::string& name, const std::string& help, std::string* target);
 
   // Parses argv. Returns false if --help was asked for (usage() was written to stdout):
   // the program should exit 0. Throws lica::InputError naming the argument otherwise.
@@ -40,8 +42,14 @@ class CommandLine {
   Entry& add(const std::string& name, const std::string& help, bool takes_value,
              std::string default_text, std::function<void(const std::string&)> set);
 
+  struct Positional {
+    std::string name, help;
+    std::string* target;
+  };
+
   std::string program_, synopsis_, description_;
   std::vector<Entry> entries_;
+  std::vector<Positional> positionals_;
 };
 
 // Runs a program's body and maps what escapes it to the exit codes of every lica program:

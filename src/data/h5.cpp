@@ -1,13 +1,35 @@
 #include "data/h5.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include "common/error.h"
 
 namespace lica::data::h5 {
 namespace {
+
+// The most specific message on this thread's HDF5 error stack ("truncated file: eof = ...",
+// "addr overflow, ..."), or "" when the stack is empty. Call it right after the failed call:
+// the next HDF5 API call clears the stack.
+std::string error_detail() {
+  std::string detail;
+  auto first = [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+    std::string& text = *static_cast<std::string*>(out);
+    if (text.empty() && e->desc && *e->desc) text = e->desc;
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first, &detail);  // upward: most specific first
+  return detail;
+}
+
+// " (HDF5: <detail>)", or "" when HDF5 left no message.
+std::string quoted(const std::string& detail) {
+  return detail.empty() ? "" : " (HDF5: " + detail + ")";
+}
 
 std::string object_name(hid_t id) {
   ssize_t n = H5Iget_name(id, nullptr, 0);
@@ -20,7 +42,20 @@ std::string object_name(hid_t id) {
 
 // "<file>: <object>: <what> failed" for an HDF5 call that returned a negative value.
 [[noreturn]] void fail(hid_t id, const std::string& what) {
-  throw Error(file_name(id) + ": " + object_name(id) + ": HDF5 " + what + " failed");
+  const std::string detail = error_detail();  // before file_name() clears the stack
+  throw Error(file_name(id) + ": " + object_name(id) + ": HDF5 " + what + " failed" +
+              quoted(detail));
+}
+
+// A read of `what` ("rows 0..1023", "all 6 values") that failed. The layout and the shape
+// were valid when the dataset was opened, so the bytes behind them are missing or corrupt:
+// the file is at fault, not the program. (A filter this library lacks fails here too; the
+// feature files reject those on open, naming the filter.)
+[[noreturn]] void fail_read(const Dataset& dataset, const std::string& what) {
+  const std::string detail = error_detail();
+  throw InputError(file_name(dataset.get()) + ": dataset " + object_name(dataset.get()) +
+                   ": reading " + what + " failed, the file looks truncated or damaged" +
+                   quoted(detail));
 }
 
 template <typename T>
@@ -86,10 +121,26 @@ File open_file(const std::string& path, bool writable) {
   if (std::filesystem::is_directory(path, ec)) {
     throw InputError(path + ": is a directory, expected an HDF5 file");
   }
+  // H5Fis_hdf5 cannot tell an unreadable file from a non-HDF5 one: ask the OS first.
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw InputError(path + ": cannot be read (" + std::strerror(errno) + ")");
+  }
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
-  File file(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT));
+  // No sieve buffer: HDF5 would read 64 KB around every row of a scattered batch (a video row
+  // is ~12 KB), several times the bytes asked for.
+  PropList access(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_sieve_buf_size(access.get(), 0);
+  File file(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, access.get()));
   if (!file.valid()) {
-    throw InputError(path + ": cannot open the HDF5 file" + (writable ? " for writing" : ""));
+    // The signature is there, so the rest of the file is what is wrong: most often a copy or a
+    // write that stopped early (HDF5 compares the file size with the size it recorded).
+    const std::string detail = error_detail();
+    const bool truncated = detail.find("truncated") != std::string::npos;
+    throw InputError(path + ": cannot open the HDF5 file" + (writable ? " for writing" : "") +
+                     (truncated ? ", the file looks truncated (shorter than HDF5 recorded)"
+                                : ", the file looks damaged, or another program holds it open "
+                                  "for writing") +
+                     quoted(detail));
   }
   return file;
 }
@@ -105,6 +156,7 @@ File create_file(const std::string& path) {
 }
 
 std::string file_name(hid_t loc) {
+  silence_errors();
   ssize_t n = H5Fget_name(loc, nullptr, 0);
   if (n <= 0) return "?";
   std::string name(static_cast<size_t>(n) + 1, '\0');
@@ -129,6 +181,11 @@ bool exists(hid_t loc, const std::string& name) {
   return true;
 }
 
+bool is_group(hid_t loc, const std::string& name) {
+  silence_errors();
+  return exists(loc, name) && Group(H5Gopen2(loc, name.c_str(), H5P_DEFAULT)).valid();
+}
+
 bool attribute_exists(hid_t loc, const std::string& name) {
   silence_errors();
   return H5Aexists(loc, name.c_str()) > 0;
@@ -138,7 +195,9 @@ Dataset open_dataset(hid_t loc, const std::string& name) {
   silence_errors();
   Dataset dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT));
   if (!dataset.valid()) {
-    throw InputError(file_name(loc) + ": " + name + " is missing or is not a dataset");
+    const std::string detail = error_detail();
+    throw InputError(file_name(loc) + ": " + name + " is missing or is not a dataset" +
+                     quoted(detail));
   }
   return dataset;
 }
@@ -165,10 +224,12 @@ std::vector<std::string> list_group(hid_t loc, const std::string& group) {
 }
 
 void remove(hid_t loc, const std::string& name) {
+  silence_errors();
   if (exists(loc, name)) checked(H5Ldelete(loc, name.c_str(), H5P_DEFAULT), loc, "H5Ldelete");
 }
 
 Kind kind_of(hid_t type) {
+  silence_errors();
   size_t size = H5Tget_size(type);
   switch (H5Tget_class(type)) {
     case H5T_INTEGER:
@@ -191,6 +252,7 @@ Kind kind_of(hid_t type) {
 }
 
 std::string type_name(hid_t type) {
+  silence_errors();
   std::string bits = std::to_string(H5Tget_size(type) * 8);
   switch (H5Tget_class(type)) {
     case H5T_INTEGER:
@@ -213,10 +275,12 @@ std::string type_name(hid_t type) {
 }
 
 Datatype dataset_type(const Dataset& dataset) {
+  silence_errors();
   return Datatype(checked(H5Dget_type(dataset.get()), dataset.get(), "H5Dget_type"));
 }
 
 std::vector<int64_t> shape(const Dataset& dataset) {
+  silence_errors();
   Dataspace space(checked(H5Dget_space(dataset.get()), dataset.get(), "H5Dget_space"));
   int rank = H5Sget_simple_extent_ndims(space.get());
   checked(rank, dataset.get(), "H5Sget_simple_extent_ndims");
@@ -226,6 +290,7 @@ std::vector<int64_t> shape(const Dataset& dataset) {
 }
 
 Datatype float16_type() {
+  silence_errors();
   Datatype type(H5Tcopy(H5T_IEEE_F32LE));
   H5Tset_fields(type.get(), 15, 10, 5, 0, 10);
   H5Tset_size(type.get(), 2);
@@ -239,14 +304,44 @@ std::string shape_string(const std::vector<int64_t>& dims) {
   return s + "]";
 }
 
+Storage storage(const Dataset& dataset) {
+  silence_errors();
+  PropList dcpl(checked(H5Dget_create_plist(dataset.get()), dataset.get(), "H5Dget_create_plist"));
+  Storage out;
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  out.layout = layout == H5D_CONTIGUOUS ? "contiguous"
+               : layout == H5D_CHUNKED  ? "chunked"
+               : layout == H5D_COMPACT  ? "compact"
+               : layout == H5D_VIRTUAL  ? "virtual"
+                                        : "unknown";
+  if (layout == H5D_CHUNKED) {
+    const int rank = checked(H5Pget_chunk(dcpl.get(), 0, nullptr), dataset.get(), "H5Pget_chunk");
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    H5Pget_chunk(dcpl.get(), rank, dims.data());
+    out.chunk.assign(dims.begin(), dims.end());
+  }
+  const int nfilters = checked(H5Pget_nfilters(dcpl.get()), dataset.get(), "H5Pget_nfilters");
+  for (int i = 0; i < nfilters; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nvalues = 0;  // the filter's parameters are not needed, only its identity
+    char name[256] = {0};
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nvalues,
+                                           nullptr, sizeof(name), name, &config);
+    checked(id, dataset.get(), "H5Pget_filter2");
+    out.filters.push_back(Filter{static_cast<int>(id), name, H5Zfilter_avail(id) > 0});
+  }
+  out.stored_bytes = static_cast<int64_t>(H5Dget_storage_size(dataset.get()));
+  return out;
+}
+
 std::vector<int32_t> read_int32(const Dataset& dataset) {
   silence_errors();
   std::vector<int64_t> dims = shape(dataset);
   int64_t n = std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
   std::vector<int32_t> values(static_cast<size_t>(n));
-  if (n > 0) {
-    checked(H5Dread(dataset.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-            dataset.get(), "H5Dread");
+  if (n > 0 && H5Dread(dataset.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       values.data()) < 0) {
+    fail_read(dataset, "all " + std::to_string(n) + " values");
   }
   return values;
 }
@@ -255,8 +350,45 @@ void read_rows(const Dataset& dataset, int64_t row0, int64_t count, hid_t mem_ty
   silence_errors();
   if (count == 0) return;
   auto [file_space, mem_space] = row_spaces(dataset, row0, count);
-  checked(H5Dread(dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out),
-          dataset.get(), "H5Dread");
+  if (H5Dread(dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out) < 0) {
+    fail_read(dataset, "rows " + std::to_string(row0) + ".." + std::to_string(row0 + count - 1));
+  }
+}
+
+void read_row_runs(const Dataset& dataset, const std::vector<std::pair<int64_t, int64_t>>& runs,
+                   hid_t mem_type, void* out) {
+  silence_errors();
+  if (runs.empty()) return;
+  Dataspace file_space(checked(H5Dget_space(dataset.get()), dataset.get(), "H5Dget_space"));
+  const int rank = H5Sget_simple_extent_ndims(file_space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 1)));
+  H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> start(dims.size(), 0), counts = dims;
+  hsize_t total = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto [first, count] = runs[i];
+    if (rank < 1 || first < 0 || count <= 0 || static_cast<hsize_t>(first + count) > dims[0]) {
+      throw Error(file_name(dataset.get()) + ": " + object_name(dataset.get()) + ": rows " +
+                  std::to_string(first) + ".." + std::to_string(first + count - 1) +
+                  " are outside the dataset's " + std::to_string(rank >= 1 ? dims[0] : 0) + " rows");
+    }
+    start[0] = static_cast<hsize_t>(first);
+    counts[0] = static_cast<hsize_t>(count);
+    checked(H5Sselect_hyperslab(file_space.get(), i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                start.data(), nullptr, counts.data(), nullptr),
+            dataset.get(), "H5Sselect_hyperslab");
+    total += static_cast<hsize_t>(count);
+  }
+  counts[0] = total;
+  Dataspace mem_space(checked(H5Screate_simple(rank, counts.data(), nullptr), dataset.get(),
+                              "H5Screate_simple"));
+  if (H5Dread(dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out) < 0) {
+    const int64_t last = runs.back().first + runs.back().second - 1;
+    fail_read(dataset, "rows " + std::to_string(runs.front().first) + ".." + std::to_string(last) +
+                           (runs.size() > 1 ? " (" + std::to_string(total) + " rows in " +
+                                                  std::to_string(runs.size()) + " runs)"
+                                            : ""));
+  }
 }
 
 int64_t read_int_attribute(hid_t loc, const std::string& name) {
@@ -288,8 +420,9 @@ std::vector<std::string> read_strings(const Dataset& dataset) {
   if (H5Tis_variable_str(file_type.get()) > 0) {
     H5Tset_size(mem_type.get(), H5T_VARIABLE);
     std::vector<char*> ptrs(n, nullptr);
-    checked(H5Dread(dataset.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
-            dataset.get(), "H5Dread");
+    if (H5Dread(dataset.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+      fail_read(dataset, "all " + std::to_string(n) + " strings");
+    }
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     Dataspace space(H5Dget_space(dataset.get()));
     H5Dvlen_reclaim(mem_type.get(), space.get(), H5P_DEFAULT, ptrs.data());
@@ -297,8 +430,9 @@ std::vector<std::string> read_strings(const Dataset& dataset) {
     size_t size = H5Tget_size(file_type.get());
     H5Tset_size(mem_type.get(), size);
     std::vector<char> buf(n * size);
-    checked(H5Dread(dataset.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
-            dataset.get(), "H5Dread");
+    if (H5Dread(dataset.get(), mem_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
+      fail_read(dataset, "all " + std::to_string(n) + " strings");
+    }
     for (size_t i = 0; i < n; ++i) {
       const char* p = buf.data() + i * size;
       out.emplace_back(p, strnlen(p, size));

@@ -1,7 +1,9 @@
 // Thin RAII wrappers and helpers over the HDF5 1.10 C API, just what the feature files need.
-// Every helper silences HDF5's own error printing (per thread: the library is thread-safe and
-// keeps that setting per thread); failures are thrown with messages that name the file and the
-// object, InputError where the file's content is at fault, Error for I/O failures.
+// Every helper silences HDF5's own error printing first (per thread: the library is thread-safe
+// and keeps that setting per thread), so a failure reaches the user once, as our exception,
+// never as an "HDF5-DIAG" dump on stderr. Failures are thrown with messages that name the file
+// and the object and quote HDF5's most specific error: InputError where the file is at fault
+// (cannot be opened, a read fails: truncated or damaged), Error for our own misuse.
 #pragma once
 
 #include <hdf5.h>
@@ -54,7 +56,8 @@ using PropList = Id<H5Pclose>;
 void silence_errors();
 
 // --- files ---------------------------------------------------------------------------------
-// Opens an existing file; InputError "<path>: file not found" / "not an HDF5 file".
+// Opens an existing file; InputError "<path>: file not found" / "not an HDF5 file" /
+// "cannot be read" / "cannot open the HDF5 file ... truncated or damaged".
 File open_file(const std::string& path, bool writable = false);
 // Creates (truncates) a file; Error if it cannot.
 File create_file(const std::string& path);
@@ -65,6 +68,8 @@ std::string file_name(hid_t loc);
 // True when every component of the absolute or relative path `name` exists under loc.
 bool exists(hid_t loc, const std::string& name);
 bool attribute_exists(hid_t loc, const std::string& name);
+// True when `name` exists and is a group.
+bool is_group(hid_t loc, const std::string& name);
 Dataset open_dataset(hid_t loc, const std::string& name);
 // Names of the direct children of a group, sorted.
 std::vector<std::string> list_group(hid_t loc, const std::string& group);
@@ -86,12 +91,33 @@ Datatype float16_type();
 // Formats a shape as "[3, 12, 512]".
 std::string shape_string(const std::vector<int64_t>& dims);
 
+// How a dataset is stored (for lica_inspect).
+struct Filter {
+  int id = 0;            // H5Z_filter_t: 1 deflate, 2 shuffle, 3 fletcher32, 32000 lzf, ...
+  std::string name;      // as recorded in the file
+  bool available = true;  // this HDF5 library can decode it
+};
+struct Storage {
+  std::string layout;          // "contiguous", "chunked", "compact" or "virtual"
+  std::vector<int64_t> chunk;  // chunk shape, chunked layout only
+  std::vector<Filter> filters;  // in pipeline order
+  int64_t stored_bytes = 0;    // allocated in the file (H5Dget_storage_size)
+};
+Storage storage(const Dataset& dataset);
+
 // --- reading -------------------------------------------------------------------------------
+// Reads that fail (a truncated or damaged file, a compression filter this library lacks) throw
+// InputError naming the file, the dataset and the rows and quoting HDF5's reason.
 // The whole 1-D dataset converted to int32 in memory.
 std::vector<int32_t> read_int32(const Dataset& dataset);
 // Rows [row0, row0 + count) of an N-D dataset into `out` (count * prod(dims[1:]) elements of
 // mem_type), one hyperslab read.
 void read_rows(const Dataset& dataset, int64_t row0, int64_t count, hid_t mem_type, void* out);
+// Runs of rows {first, count}, ascending and disjoint, into `out` one after another: one
+// H5Dread over the union of the runs' hyperslabs (a batch of scattered rows is one call, not
+// one per run).
+void read_row_runs(const Dataset& dataset, const std::vector<std::pair<int64_t, int64_t>>& runs,
+                   hid_t mem_type, void* out);
 // A scalar integer attribute of loc.
 int64_t read_int_attribute(hid_t loc, const std::string& name);
 // A variable- or fixed-length string 1-D dataset.

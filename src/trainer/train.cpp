@@ -248,7 +248,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     return rows;
   };
   data::PrefetchLoader loader(file, std::move(plan), progress.step, total_steps,
-                              {cfg.data.prefetch_batches, /*pin_memory=*/false});
+                              {cfg.data.prefetch_batches, /*pin_memory=*/true});  // when CUDA is there
 
   Throughput window;
   double waited_at_last_record = 0;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -124,6 +125,44 @@ inline void overwrite_int32(const std::string& path, const std::string& name, in
   h5::File file = h5::open_file(path, /*writable=*/true);
   h5::Dataset ds = h5::open_dataset(file.get(), name);
   h5::write_rows(ds, row, 1, H5T_NATIVE_INT32, &value);
+}
+
+// A TinyFile whose /videos/features are stored in deflate-compressed chunks of one row, with
+// the compressed bytes of row `row` overwritten by garbage: the file opens, other rows read,
+// and reading that row fails in the decompression, as in a damaged or partly overwritten
+// file. Fails the calling test if HDF5 did not lay the chunk out as expected.
+inline void write_tiny_with_damaged_video_row(const std::string& path, int64_t row) {
+  TinyFile tiny;
+  tiny.omit.insert("/videos/features");
+  tiny.float32 = true;
+  tiny.write(path);
+  haddr_t address = HADDR_UNDEF;
+  hsize_t size = 0;
+  {
+    h5::File file = h5::open_file(path, /*writable=*/true);
+    torch::Tensor x = TinyFile::features(tiny.num_frames, tiny.F, tiny.Dv, 0.0f);  // [V, F, Dv]
+    const hsize_t dims[3] = {4, static_cast<hsize_t>(tiny.F), static_cast<hsize_t>(tiny.Dv)};
+    const hsize_t chunk[3] = {1, dims[1], dims[2]};
+    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
+    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, chunk);
+    H5Pset_deflate(dcpl.get(), 6);
+    h5::Dataset ds(H5Dcreate2(file.get(), "/videos/features", H5T_IEEE_F32LE, space.get(),
+                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
+              0);
+    ASSERT_GE(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), 0);
+    hsize_t offset[3];
+    unsigned filter_mask = 0;
+    ASSERT_GE(H5Dget_chunk_info(ds.get(), space.get(), static_cast<hsize_t>(row), offset,
+                                &filter_mask, &address, &size),
+              0);
+    ASSERT_EQ(offset[0], static_cast<hsize_t>(row));
+  }
+  ASSERT_NE(address, HADDR_UNDEF);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  const std::string garbage(size, '\xff');  // not a zlib stream: inflate fails
+  f.seekp(static_cast<std::streamoff>(address)).write(garbage.data(), garbage.size());
 }
 
 }  // namespace lica::data::test_util

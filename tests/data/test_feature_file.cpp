@@ -1,7 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/error.h"
 #include "data/feature_file.h"
@@ -100,6 +102,13 @@ TEST(FeatureFile, FileMissing) {
               HasSubstr("/nonexistent/dir/x.h5: file not found"));
 }
 
+TEST(FeatureFile, FileIsADirectory) {
+  TempDir dir;
+  const std::string path = dir.file("features.h5");
+  std::filesystem::create_directory(path);
+  EXPECT_THAT(open_error(path), HasSubstr(path + ": is a directory, expected an HDF5 file"));
+}
+
 TEST(FeatureFile, FileNotHdf5) {
   TempDir dir;
   const std::string path = dir.file("text.h5");
@@ -112,6 +121,26 @@ TEST(FeatureFile, SchemaAttributeMissing) {
   TinyFile tiny;
   tiny.schema.reset();
   EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("attribute lica_schema is missing, expected 1"));
+}
+
+TEST(FeatureFile, SchemaAttributeNotAnInteger) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile tiny;
+  tiny.schema.reset();
+  tiny.write(path);
+  {
+    h5::File file = h5::open_file(path, /*writable=*/true);
+    h5::Datatype type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type.get(), 3);
+    h5::Dataspace space(H5Screate(H5S_SCALAR));
+    h5::Attribute attr(
+        H5Acreate2(file.get(), "lica_schema", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+    ASSERT_GE(H5Awrite(attr.get(), type.get(), "one"), 0);
+  }
+  EXPECT_THAT(open_error(path),
+              HasSubstr(path + ": attribute lica_schema has type string and 1 elements, "
+                               "expected one integer"));
 }
 
 TEST(FeatureFile, SchemaAttributeNotOne) {
@@ -166,6 +195,16 @@ TEST(FeatureFile, WrongCountType) {
   TinyFile().write(path);
   test_util::replace_dataset(path, "/splits/train/videos", H5T_IEEE_F32LE, {2});
   EXPECT_THAT(open_error(path), HasSubstr("dataset /splits/train/videos: type float32"));
+}
+
+TEST(FeatureFile, FeatureDatasetWithAnEmptyDimension) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile().write(path);
+  test_util::replace_dataset(path, "/videos/features", H5T_IEEE_F32LE, {4, 0, 3});
+  EXPECT_THAT(open_error(path),
+              HasSubstr(path + ": dataset /videos/features: shape [4, 0, 3] has an empty "
+                               "dimension, expected at least one video, frame and feature"));
 }
 
 TEST(FeatureFile, VideoArrayLengthMismatch) {
@@ -238,6 +277,8 @@ TEST(FeatureFile, NumTokensOutOfRange) {
   EXPECT_THAT(tiny_error(dir, tiny),
               HasSubstr("dataset /texts/num_tokens, row 4: value 6 is out of range, expected "
                         "1..5 (valid tokens per caption)"));
+  tiny.num_tokens[4] = 0;
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /texts/num_tokens, row 4: value 0"));
 }
 
 TEST(FeatureFile, TextVideoOutOfRange) {
@@ -282,6 +323,22 @@ TEST(FeatureFile, SplitWithoutCaptions) {
   tiny.splits["val"] = {{1}, {}};
   EXPECT_THAT(tiny_error(dir, tiny),
               HasSubstr("dataset /splits/val/texts: split val has no captions"));
+}
+
+TEST(FeatureFile, SplitsNotAGroup) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile tiny;
+  tiny.splits.clear();
+  tiny.write(path);
+  h5::write_int32(h5::open_file(path, /*writable=*/true).get(), "/splits", {0, 1});
+  EXPECT_THAT(open_error(path), HasSubstr(path + ": /splits is not a group, expected a group "
+                                                 "holding one group per split"));
+  TinyFile().write(path);
+  h5::write_int32(h5::open_file(path, /*writable=*/true).get(), "/splits/dev", {0});
+  EXPECT_THAT(open_error(path), HasSubstr(path + ": /splits/dev is not a group, expected a "
+                                                 "split: a group holding datasets videos and "
+                                                 "texts"));
 }
 
 TEST(FeatureFile, SplitRowRepeated) {
@@ -370,6 +427,91 @@ TEST(FeatureFile, InfiniteTextValueThrowsNamingRow) {
       },
       ::testing::ThrowsMessage<InputError>(
           HasSubstr("dataset /texts/features, row 4: value -inf at token 3, feature 0")));
+}
+
+// Truncated anywhere, from just past the superblock to one byte short: HDF5 compares the
+// file's size with the end-of-file address it recorded, so every cut is found on open and
+// named, never a crash or an internal error.
+TEST(FeatureFile, TruncatedAtAnySizeFailsOnOpen) {
+  TempDir dir;
+  const std::string whole = dir.file("whole.h5"), path = dir.file("cut.h5");
+  write_synthetic(whole, small_options());
+  const uint64_t size = std::filesystem::file_size(whole);
+  for (uint64_t cut : {uint64_t{100}, uint64_t{2048}, size / 10, size / 2, size - 1}) {
+    std::filesystem::copy_file(whole, path, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(path, cut);
+    const std::string msg = open_error(path);
+    EXPECT_THAT(msg, HasSubstr(path + ": cannot open the HDF5 file, the file looks truncated"))
+        << "cut to " << cut << " of " << size << " bytes";
+    EXPECT_THAT(msg, HasSubstr("(HDF5: truncated file: eof = " + std::to_string(cut)));
+  }
+}
+
+// A read that fails (here: the bytes of a compressed chunk overwritten) is the file's fault:
+// an InputError naming the file, the dataset and the rows, not an internal error.
+TEST(FeatureFile, DamagedDatasetReadIsInputError) {
+  TempDir dir;
+  const std::string path = dir.file("damaged.h5");
+  ASSERT_NO_FATAL_FAILURE(test_util::write_tiny_with_damaged_video_row(path, 2));
+  FeatureFile f = FeatureFile::open(path);
+  EXPECT_NO_THROW(f.read_videos({0, 1, 3}));
+  EXPECT_THAT(
+      [&] { f.read_videos({3, 2}); },
+      ::testing::ThrowsMessage<InputError>(HasSubstr(
+          path + ": dataset /videos/features: reading rows 2..3 failed, the file looks "
+                 "truncated or damaged")));
+}
+
+// h5py's "lzf" or a plugin such as blosc: files that the writer's HDF5 could decode but this
+// one cannot. Caught on open, not at the first read in the middle of training. Simulated by a
+// pass-through filter that is registered for writing and unregistered before reading.
+TEST(FeatureFile, CompressionFilterNotAvailable) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile tiny;
+  tiny.omit.insert("/texts/features");
+  tiny.write(path);
+  const H5Z_filter_t kTestFilter = 300;  // 256..511 are reserved for testing
+  const H5Z_class2_t filter_class = {
+      H5Z_CLASS_T_VERS, kTestFilter, 1, 1, "lica_test_filter", nullptr, nullptr,
+      [](unsigned, size_t, const unsigned[], size_t nbytes, size_t*, void**) { return nbytes; }};
+  ASSERT_GE(H5Zregister(&filter_class), 0);
+  {
+    h5::File file = h5::open_file(path, /*writable=*/true);
+    const hsize_t dims[3] = {6, 5, 2};
+    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
+    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, dims);
+    H5Pset_filter(dcpl.get(), kTestFilter, H5Z_FLAG_MANDATORY, 0, nullptr);
+    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
+                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    torch::Tensor x = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
+    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
+              0);
+  }
+  ASSERT_GE(H5Zunregister(kTestFilter), 0);
+  EXPECT_THAT(open_error(path),
+              HasSubstr(path + ": dataset /texts/features: compression filter "
+                               "'lica_test_filter' (HDF5 filter id 300) is not available"));
+}
+
+// Errors reach the user once, as our message: never also as HDF5's own "HDF5-DIAG" dump.
+// In a fresh thread, because HDF5 keeps the printing setting per thread.
+TEST(FeatureFile, HdfErrorStackIsNotPrinted) {
+  TempDir dir;
+  const std::string text = dir.file("text.h5"), cut = dir.file("cut.h5"), tiny = dir.file("t.h5");
+  std::ofstream(text) << "not hdf5 at all\n";
+  write_synthetic(cut, small_options());
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) / 2);
+  TinyFile bad;
+  bad.omit.insert("/texts/video");
+  bad.write(tiny);
+  ::testing::internal::CaptureStderr();
+  std::thread([&] {
+    for (const std::string& path : {text, cut, tiny}) EXPECT_NE(open_error(path), "");
+  }).join();
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(printed, ::testing::Not(HasSubstr("HDF5")));
 }
 
 TEST(FeatureFile, RowOutsideFileIsInternalError) {

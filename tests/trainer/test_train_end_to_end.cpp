@@ -198,6 +198,21 @@ TEST_F(TrainEndToEnd, BadInputExitsTwoWithTheReason) {
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.output.find("/nonexistent/x.h5"), std::string::npos) << missing.output;
 
+  // A feature file cut short (a copy that stopped early) and a file that is not HDF5.
+  fs::copy_file(dir_ / "s.h5", dir_ / "cut.h5", fs::copy_options::overwrite_existing);
+  fs::resize_file(dir_ / "cut.h5", fs::file_size(dir_ / "s.h5") / 2);
+  auto cut = run("lica_dist_train --config " + cfg + " --set data.path=" + (dir_ / "cut.h5").string() +
+                     " --set run.dir=" + (dir_ / "run_cut").string(),
+                 dir_);
+  EXPECT_EQ(cut.code, 2) << cut.output;
+  EXPECT_NE(cut.output.find((dir_ / "cut.h5").string() + ": cannot open the HDF5 file, the file looks truncated"),
+            std::string::npos) << cut.output;
+  auto not_hdf5 = run("lica_dist_train --config " + cfg + " --set data.path=" + cfg +
+                          " --set run.dir=" + (dir_ / "run_yaml").string(),
+                      dir_);
+  EXPECT_EQ(not_hdf5.code, 2) << not_hdf5.output;
+  EXPECT_NE(not_hdf5.output.find(cfg + ": not an HDF5 file"), std::string::npos) << not_hdf5.output;
+
   ASSERT_EQ(first_.code, 0);
   auto reused = run("lica_dist_train --config " + cfg + " --set run.dir=" + (dir_ / "run1").string(),
                     dir_);
