@@ -14,11 +14,6 @@ torch::Tensor valid_mask(const std::vector<int32_t>& counts, const std::vector<i
   return torch::arange(positions, torch::kLong).view({1, -1}) < lengths;
 }
 
-// Features [n, P, D] with everything past the valid positions set to zero.
-torch::Tensor zero_padding(torch::Tensor features, const torch::Tensor& mask) {
-  return features.masked_fill_(mask.logical_not().unsqueeze(-1), 0.0);
-}
-
 torch::Tensor index_tensor(const std::vector<int64_t>& rows) {
   return torch::tensor(rows, torch::kLong).view({-1});
 }
@@ -33,18 +28,16 @@ int64_t Batch::size() const {
 
 Batch make_video_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows) {
   Batch b;
-  b.video = file.read_videos(video_rows);
+  b.video = file.read_videos(video_rows);  // zero past num_frames
   b.video_mask = valid_mask(file.num_frames(), video_rows, file.max_frames());
-  zero_padding(b.video, b.video_mask);
   b.video_index = index_tensor(video_rows);
   return b;
 }
 
 Batch make_text_batch(const FeatureFile& file, const std::vector<int64_t>& text_rows) {
   Batch b;
-  b.text = file.read_texts(text_rows);
+  b.text = file.read_texts(text_rows);  // zero past num_tokens
   b.text_mask = valid_mask(file.num_tokens(), text_rows, file.max_tokens());
-  zero_padding(b.text, b.text_mask);
   b.text_index = index_tensor(text_rows);
   return b;
 }

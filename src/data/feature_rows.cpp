@@ -13,36 +13,41 @@
 namespace lica::data {
 namespace {
 
-// float16 -> float32 of n values. The F16C instruction converts 8 at a time; the build does
-// not assume it, so it is chosen at run time.
+// float16 -> float32 of n values; true if any is Inf or NaN (exponent bits all ones). The
+// F16C instruction converts 8 at a time; the build does not assume it, so it is chosen at run
+// time.
+bool half_to_float_scalar(const uint16_t* in, float* out, int64_t n) {
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = c10::detail::fp16_ieee_to_fp32_value(in[i]);
+    bad |= (in[i] & 0x7c00u) == 0x7c00u;
+  }
+  return bad;
+}
+
 #if defined(__x86_64__)
-__attribute__((target("avx,f16c"))) void half_to_float_f16c(const uint16_t* in, float* out,
+__attribute__((target("avx,f16c"))) bool half_to_float_f16c(const uint16_t* in, float* out,
                                                               int64_t n) {
+  const __m128i exponent = _mm_set1_epi16(0x7c00);
+  __m128i bad = _mm_setzero_si128();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(h, exponent), exponent));
   }
-  for (; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(in[i]);
+  return _mm_movemask_epi8(bad) != 0 || half_to_float_scalar(in + i, out + i, n - i);
 }
 const bool kHasF16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-#else
-constexpr bool kHasF16c = false;
 #endif
 
-void half_to_float(const uint16_t* in, float* out, int64_t n) {
+bool half_to_float(const uint16_t* in, float* out, int64_t n) {
 #if defined(__x86_64__)
   if (kHasF16c) return half_to_float_f16c(in, out, n);
 #endif
-  for (int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(in[i]);
+  return half_to_float_scalar(in, out, n);
 }
 
-// Exponent all ones: Inf or NaN, in either width.
-bool any_non_finite(const uint16_t* h, int64_t n) {
-  bool bad = false;
-  for (int64_t i = 0; i < n; ++i) bad |= (h[i] & 0x7c00u) == 0x7c00u;
-  return bad;
-}
 bool any_non_finite(const float* f, int64_t n) {
   bool bad = false;
   for (int64_t i = 0; i < n; ++i) {
@@ -69,8 +74,7 @@ std::optional<NonFinite> convert_rows(const void* stored, bool half, int64_t P, 
       const int64_t src = source[static_cast<size_t>(i)] * row_values;
       if (half) {
         const auto* h = static_cast<const uint16_t*>(stored) + src;
-        half_to_float(h, dst, keep);
-        bad[static_cast<size_t>(i)] = any_non_finite(h, keep);
+        bad[static_cast<size_t>(i)] = half_to_float(h, dst, keep);
       } else {
         const float* f = static_cast<const float*>(stored) + src;
         std::memcpy(dst, f, static_cast<size_t>(keep) * sizeof(float));
