@@ -282,40 +282,39 @@ def scan_videos(video_dir, captioned):
     frames, dim, dim_from = {}, None, None
     for vid in ids:
         path = os.path.join(video_dir, vid + ".npy")
-        shape, dtype = npy_header(path, f"no feature file for video '{vid}'")
-        check_float_dtype(path, dtype)
-        if len(shape) != 2:
-            raise InputError(f"{path}: video '{vid}': shape {list(shape)} has {len(shape)} "
-                             "dimensions, expected 2 ([frames, Dv])")
-        if shape[0] < 1 or shape[1] < 1:
-            raise InputError(f"{path}: video '{vid}': shape {list(shape)} is empty, expected at "
-                             "least one frame and one feature")
+        shape = check_rows_file(path, f"video '{vid}'", "frame", "Dv",
+                                f"no feature file for video '{vid}'", dim, dim_from)
         if dim is None:
             dim, dim_from = shape[1], path
-        elif shape[1] != dim:
-            raise InputError(f"{path}: video '{vid}': feature size Dv = {shape[1]} differs from "
-                             f"{dim} in {dim_from}")
         frames[vid] = shape[0]
     return ids, frames, dim, skipped
+
+
+def check_rows_file(path, what, unit, dim_name, missing, dim, dim_from):
+    """The shape of a [rows, D] .npy of float features (`what` names it in messages); its D
+    must equal `dim` (from `dim_from`) unless dim is None."""
+    shape, dtype = npy_header(path, missing)
+    check_float_dtype(path, dtype)
+    if len(shape) != 2:
+        raise InputError(f"{path}: {what}: shape {list(shape)} has {len(shape)} "
+                         f"dimensions, expected 2 ([{unit}s, {dim_name}])")
+    if shape[0] < 1 or shape[1] < 1:
+        raise InputError(f"{path}: {what}: shape {list(shape)} is empty, expected at "
+                         f"least one {unit} and one feature")
+    if dim is not None and shape[1] != dim:
+        raise InputError(f"{path}: {what}: feature size {dim_name} = {shape[1]} differs from "
+                         f"{dim} in {dim_from}")
+    return shape
 
 
 def scan_tokens(text_dir, count):
     dim, dim_from, lengths = None, None, np.zeros(count, dtype=np.int64)
     for i in range(count):
         path = os.path.join(text_dir, f"{i}.npy")
-        shape, dtype = npy_header(path, f"no token features for caption {i}")
-        check_float_dtype(path, dtype)
-        if len(shape) != 2:
-            raise InputError(f"{path}: caption {i}: shape {list(shape)} has {len(shape)} "
-                             "dimensions, expected 2 ([tokens, Dt])")
-        if shape[0] < 1 or shape[1] < 1:
-            raise InputError(f"{path}: caption {i}: shape {list(shape)} is empty, expected at "
-                             "least one token and one feature")
+        shape = check_rows_file(path, f"caption {i}", "token", "Dt",
+                                f"no token features for caption {i}", dim, dim_from)
         if dim is None:
             dim, dim_from = shape[1], path
-        elif shape[1] != dim:
-            raise InputError(f"{path}: caption {i}: feature size Dt = {shape[1]} differs from "
-                             f"{dim} in {dim_from}")
         lengths[i] = shape[0]
     return dim, lengths
 

@@ -19,8 +19,21 @@
 #include <vector>
 
 #include "data/h5.h"
+#include "data/synthetic.h"
 
 namespace lica::data::test_util {
+
+// A small synthetic file's options: 40 videos in 5 clusters, 8-dim frames, 6-dim tokens.
+inline SyntheticOptions small_synthetic(uint64_t seed) {
+  SyntheticOptions opt;
+  opt.videos = 40;
+  opt.clusters = 5;
+  opt.video_dim = 8;
+  opt.text_dim = 6;
+  opt.latent_dim = 4;
+  opt.seed = seed;
+  return opt;
+}
 
 // A fresh directory under the test temp dir, removed with everything in it.
 class TempDir {

@@ -34,16 +34,7 @@ std::string tiny_error(const TempDir& dir, const TinyFile& tiny) {
   return open_error(path);
 }
 
-SyntheticOptions small_options() {
-  SyntheticOptions opt;
-  opt.videos = 40;
-  opt.clusters = 5;
-  opt.video_dim = 8;
-  opt.text_dim = 6;
-  opt.latent_dim = 4;
-  opt.seed = 7;
-  return opt;
-}
+SyntheticOptions small_options() { return test_util::small_synthetic(7); }
 
 TEST(FeatureFile, OpensSyntheticFileWithItsCountsAndDims) {
   TempDir dir;

@@ -25,16 +25,7 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-SyntheticOptions small_options() {
-  SyntheticOptions opt;
-  opt.videos = 40;
-  opt.clusters = 5;
-  opt.video_dim = 8;
-  opt.text_dim = 6;
-  opt.latent_dim = 4;
-  opt.seed = 3;
-  return opt;
-}
+SyntheticOptions small_options() { return test_util::small_synthetic(3); }
 
 // Writes `values` ([P, D] float32) as row `row` of a float32 feature dataset.
 void overwrite_row(const std::string& path, const std::string& name, int64_t row,
