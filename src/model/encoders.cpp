@@ -47,10 +47,17 @@ VideoEncoderKind parse_video_encoder(const std::string& name) {
   throw InputError("model.video.encoder: unknown encoder '" + name + "', expected seqTransf or meanP");
 }
 
+VideoPooling parse_video_pooling(const std::string& name) {
+  if (name == "mean") return VideoPooling::kMean;
+  if (name == "gpo") return VideoPooling::kGpo;
+  throw InputError("model.video.pooling: unknown pooling '" + name + "', expected mean or gpo");
+}
+
 TextPooling parse_text_pooling(const std::string& name) {
   if (name == "eot") return TextPooling::kEot;
   if (name == "mean") return TextPooling::kMean;
-  throw InputError("model.text.pooling: unknown pooling '" + name + "', expected eot or mean");
+  if (name == "gpo") return TextPooling::kGpo;
+  throw InputError("model.text.pooling: unknown pooling '" + name + "', expected eot, mean or gpo");
 }
 
 VideoEncoderImpl::VideoEncoderImpl(const VideoEncoderOptions& opt) : opt_(opt) {
@@ -60,6 +67,7 @@ VideoEncoderImpl::VideoEncoderImpl(const VideoEncoderOptions& opt) : opt_(opt) {
         "temporal", PositionalTransformer(opt.max_frames, TransformerOptions{opt.embed_dim, opt.layers,
                                                                              opt.heads, opt.dropout}));
   }
+  if (opt.pooling == VideoPooling::kGpo) gpo_ = register_module("gpo", Gpo());
 }
 
 torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& mask) {
@@ -68,8 +76,9 @@ torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch
   if (opt_.kind == VideoEncoderKind::kSeqTransf) {
     x = temporal_->forward(x, mask) + x;  // residual to the frame features, as CLIP4Clip
   }
-  return torch::nn::functional::normalize(
-      masked_mean(x, mask), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  auto pooled = opt_.pooling == VideoPooling::kGpo ? gpo_->forward(x, mask) : masked_mean(x, mask);
+  return torch::nn::functional::normalize(pooled,
+                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
 }
 
 TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
@@ -79,13 +88,16 @@ TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
         "tokens", PositionalTransformer(opt.max_tokens, TransformerOptions{opt.embed_dim, opt.layers,
                                                                            opt.heads, opt.dropout}));
   }
+  if (opt.pooling == TextPooling::kGpo) gpo_ = register_module("gpo", Gpo());
 }
 
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
   check_inputs("text encoder", tokens, mask, opt_.input_dim, opt_.max_tokens);
   auto x = zero_padding(project(proj_, tokens), mask);  // [B, L, D]
   if (opt_.layers > 0) x = tokens_->forward(x, mask);
-  auto pooled = opt_.pooling == TextPooling::kEot ? last_valid(x, mask) : masked_mean(x, mask);
+  auto pooled = opt_.pooling == TextPooling::kEot    ? last_valid(x, mask)
+                : opt_.pooling == TextPooling::kGpo ? gpo_->forward(x, mask)
+                                                    : masked_mean(x, mask);
   return torch::nn::functional::normalize(pooled,
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1));
 }

@@ -6,15 +6,19 @@
 
 #include <string>
 
+#include "model/gpo.h"
 #include "model/transformer.h"
 
 namespace lica::model {
 
 enum class VideoEncoderKind { kSeqTransf, kMeanP };
-enum class TextPooling { kEot, kMean };
+enum class VideoPooling { kMean, kGpo };
+enum class TextPooling { kEot, kMean, kGpo };
 
-// "seqTransf" | "meanP"; "eot" | "mean". Throw lica::InputError on anything else.
+// "seqTransf" | "meanP"; "mean" | "gpo"; "eot" | "mean" | "gpo". Throw lica::InputError on
+// anything else.
 VideoEncoderKind parse_video_encoder(const std::string& name);
+VideoPooling parse_video_pooling(const std::string& name);
 TextPooling parse_text_pooling(const std::string& name);
 
 struct VideoEncoderOptions {
@@ -22,6 +26,7 @@ struct VideoEncoderOptions {
   int64_t embed_dim = 512;   // D
   int64_t max_frames = 32;   // rows of the frame-position table
   VideoEncoderKind kind = VideoEncoderKind::kSeqTransf;
+  VideoPooling pooling = VideoPooling::kMean;
   int64_t layers = 1;
   int64_t heads = 4;
   double dropout = 0.0;
@@ -29,7 +34,7 @@ struct VideoEncoderOptions {
 
 // CLIP4Clip's video side: linear to D (identity when Dv == D), then for seqTransf a learned
 // frame-position embedding and a masked transformer with a residual to its input; mean over
-// valid frames; L2 normalisation.
+// valid frames (or GPO); L2 normalisation.
 class VideoEncoderImpl : public torch::nn::Module {
  public:
   explicit VideoEncoderImpl(const VideoEncoderOptions& opt);
@@ -40,6 +45,7 @@ class VideoEncoderImpl : public torch::nn::Module {
   VideoEncoderOptions opt_;
   torch::nn::Linear proj_{nullptr};
   PositionalTransformer temporal_{nullptr};  // seqTransf only
+  Gpo gpo_{nullptr};                          // gpo pooling only
 };
 TORCH_MODULE(VideoEncoder);
 
@@ -54,7 +60,7 @@ struct TextEncoderOptions {
 };
 
 // Text side: linear to D (identity when Dt == D), optional masked transformer layers with a
-// learned position embedding, pooling (EOT = last valid token, or mean), L2 normalisation.
+// learned position embedding, pooling (EOT = last valid token, mean, or GPO), L2 normalisation.
 class TextEncoderImpl : public torch::nn::Module {
  public:
   explicit TextEncoderImpl(const TextEncoderOptions& opt);
@@ -65,6 +71,7 @@ class TextEncoderImpl : public torch::nn::Module {
   TextEncoderOptions opt_;
   torch::nn::Linear proj_{nullptr};
   PositionalTransformer tokens_{nullptr};  // only with layers > 0
+  Gpo gpo_{nullptr};                        // gpo pooling only
 };
 TORCH_MODULE(TextEncoder);
 

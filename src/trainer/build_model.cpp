@@ -35,6 +35,7 @@ model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::Fe
   o.text.embed_dim = cfg.model.embed_dim;
   o.text.max_tokens = cfg.model.max_tokens;
   o.text.pooling = model::parse_text_pooling(cfg.model.text.pooling);
+  o.video.pooling = model::parse_video_pooling(cfg.model.video.pooling);
   o.text.layers = cfg.model.text.layers;
   o.text.heads = cfg.model.text.heads;
   o.text.dropout = cfg.model.dropout;

@@ -24,12 +24,13 @@ struct DataConfig {
 
 struct VideoEncoderConfig {
   std::string encoder = "seqTransf";  // seqTransf | meanP
+  std::string pooling = "mean";       // mean | gpo
   int64_t layers = 1;
   int64_t heads = 4;
 };
 
 struct TextEncoderConfig {
-  std::string pooling = "eot";  // eot | mean
+  std::string pooling = "eot";  // eot | mean | gpo
   int64_t layers = 0;
   int64_t heads = 4;
 };

@@ -98,7 +98,7 @@ TEST(Config, UnknownKeyIsNamedWithTheFileAndTheValidKeys) {
 
   e = parse_error("model:\n  video:\n    layer: 2\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: unknown key 'model.video.layer'")) << e;
-  EXPECT_TRUE(has(e, "encoder, layers, heads")) << e;
+  EXPECT_TRUE(has(e, "encoder, pooling, layers, heads")) << e;
 }
 
 TEST(Config, WrongTypeIsAnError) {
@@ -259,6 +259,7 @@ Config every_field_changed() {
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "checkpoint.every_steps=7",
+                        "model.video.pooling=gpo",
                         "data.prefetch_batches=0",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
@@ -270,7 +271,8 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 45u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 46u);  // the list above covers every key
+  EXPECT_EQ(c.model.video.pooling, "gpo");
   EXPECT_EQ(c.data.prefetch_batches, 0);
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);
