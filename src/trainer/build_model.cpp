@@ -55,4 +55,9 @@ LossOptions loss_options(const Config& cfg) {
   return o;
 }
 
+EvalOptions eval_options(const Config& cfg) {
+  return EvalOptions{cfg.eval.batch_size, cfg.eval.chunk_size, cfg.eval.dsl,
+                     cfg.eval.dsl_temperature};
+}
+
 }  // namespace lica::trainer

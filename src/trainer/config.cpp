@@ -260,6 +260,11 @@ const std::vector<Field>& fields() {
               "encoding batch size at evaluation"),
       integer("eval.chunk_size", [](Config& c) { return &c.eval.chunk_size; }, 1, 1 << 24,
               "queries per similarity block"),
+      flag("eval.dsl", [](Config& c) { return &c.eval.dsl; },
+           "dual-softmax re-normalisation (DSL): scores times the softmax of their candidate's "
+           "column over all queries"),
+      real("eval.dsl_temperature", [](Config& c) { return &c.eval.dsl_temperature; }, excl(0),
+           incl(10), "temperature of the DSL softmax over cosine scores"),
 
       choice("dist.backend", [](Config& c) { return &c.dist.backend; },
              {"auto", "local", "mpi", "nccl"},

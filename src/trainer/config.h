@@ -77,6 +77,8 @@ struct EvalConfig {
   int64_t every_epochs = 1;  // 0 = no validation during training
   int64_t batch_size = 256;
   int64_t chunk_size = 1024;  // queries per similarity block
+  bool dsl = false;           // dual-softmax re-normalisation of the similarity matrix
+  double dsl_temperature = 0.01;
 };
 
 struct DistConfig {

@@ -67,8 +67,17 @@ RetrievalMetrics evaluate_split(model::DualEncoder& model, const data::FeatureFi
   auto my_owner = text_owner.slice(0, text_first, text_first + texts.size(0));
   auto my_ids = torch::arange(video_first, video_first + videos.size(0), torch::kLong);
 
-  auto t2v = t2v_ranks(texts, all_videos, my_owner, opt.chunk);
-  auto v2t = v2t_ranks(videos, all_texts, text_owner, my_ids, opt.chunk);
+  // DSL normalises each candidate's column over every query of the split; every rank holds
+  // all embeddings, so each computes it alike, in the same blocks, and W does not change it.
+  DualSoftmax t2v_dsl, v2t_dsl;
+  if (opt.dsl) {
+    t2v_dsl = {dual_softmax_log_norm(all_texts, all_videos, opt.dsl_temperature, opt.chunk),
+               opt.dsl_temperature};
+    v2t_dsl = {dual_softmax_log_norm(all_videos, all_texts, opt.dsl_temperature, opt.chunk),
+               opt.dsl_temperature};
+  }
+  auto t2v = t2v_ranks(texts, all_videos, my_owner, opt.chunk, t2v_dsl);
+  auto v2t = v2t_ranks(videos, all_texts, text_owner, my_ids, opt.chunk, v2t_dsl);
   RetrievalMetrics m;
   m.t2v = summarize_ranks(comm.all_gather(t2v));
   m.v2t = summarize_ranks(comm.all_gather(v2t));

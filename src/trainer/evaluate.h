@@ -15,6 +15,8 @@ namespace lica::trainer {
 struct EvalOptions {
   int64_t batch_size = 256;  // samples encoded at once
   int64_t chunk = 1024;      // queries per similarity block
+  bool dsl = false;          // dual-softmax re-normalisation of the scores (DualSoftmax)
+  double dsl_temperature = 0.01;
 };
 
 // Sharded evaluation (DESIGN §7): the split's videos and captions are cut into batches of

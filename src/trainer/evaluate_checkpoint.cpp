@@ -34,7 +34,7 @@ CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const st
   LOG(INFO) << "evaluating " << path << " (step " << result.step << ") on split '" << split
             << "' of " << file.path() << " with " << comm.world_size() << " rank(s)";
   result.metrics = evaluate_split(model, file, split_index,
-                                  EvalOptions{cfg.eval.batch_size, cfg.eval.chunk_size}, comm);
+                                  eval_options(cfg), comm);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

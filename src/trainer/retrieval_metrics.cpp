@@ -46,7 +46,7 @@ torch::Tensor index_vector(const char* fn, const char* name, const torch::Tensor
 template <typename RankBlock>
 torch::Tensor ranks_in_blocks(const char* fn, const torch::Tensor& queries,
                               const torch::Tensor& candidates, int64_t chunk,
-                              RankBlock rank_block) {
+                              const DualSoftmax& dsl, RankBlock rank_block) {
   if (chunk < 1)
     throw Error(std::string(fn) + ": chunk must be >= 1, got " + std::to_string(chunk));
   const int64_t num_queries = queries.size(0);
@@ -67,15 +67,34 @@ torch::Tensor ranks_in_blocks(const char* fn, const torch::Tensor& queries,
                   " has a non-finite score (" + std::to_string(scores[row][col].item<double>()) +
                   " against candidate " + std::to_string(col) + ")");
     }
-    blocks.push_back(rank_block(begin, end, scores));
+    if (dsl.column_log_norm.defined()) {
+      const auto prior = torch::exp(scores / dsl.temperature - dsl.column_log_norm.unsqueeze(0));
+      blocks.push_back(rank_block(begin, end, scores * prior));
+    } else {
+      blocks.push_back(rank_block(begin, end, scores));
+    }
   }
   return torch::cat(blocks);
 }
 
 }  // namespace
 
+torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torch::Tensor& candidates,
+                                    double temperature, int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  auto norm = torch::full({candidates.size(0)}, -std::numeric_limits<double>::infinity(),
+                          candidates.options());  // [N]
+  const torch::Tensor candidates_t = candidates.t();
+  for (int64_t begin = 0; begin < all_queries.size(0); begin += chunk) {
+    const int64_t end = std::min(begin + chunk, all_queries.size(0));
+    const auto scores = all_queries.slice(0, begin, end).matmul(candidates_t) / temperature;
+    norm = torch::logaddexp(norm, torch::logsumexp(scores, 0));
+  }
+  return norm;
+}
+
 torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& videos,
-                        const torch::Tensor& gt_video, int64_t chunk) {
+                        const torch::Tensor& gt_video, int64_t chunk, const DualSoftmax& dsl) {
   const char* fn = "t2v_ranks";
   check_embeddings(fn, "query_text", query_text, "videos", videos);
   const int64_t num_videos = videos.size(0);
@@ -95,12 +114,12 @@ torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& vi
     // Counts the ground truth itself once: 1 + #{v != gt : s(v) >= s(gt)}.
     return (scores >= gt_score).sum(1);
   };
-  return ranks_in_blocks(fn, query_text, videos, chunk, rank_block);
+  return ranks_in_blocks(fn, query_text, videos, chunk, dsl, rank_block);
 }
 
 torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& texts,
                         const torch::Tensor& text_owner, const torch::Tensor& query_id,
-                        int64_t chunk) {
+                        int64_t chunk, const DualSoftmax& dsl) {
   const char* fn = "v2t_ranks";
   check_embeddings(fn, "query_video", query_video, "texts", texts);
   const torch::Tensor owner =
@@ -122,7 +141,7 @@ torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& t
         scores.masked_fill(~own, -std::numeric_limits<double>::infinity()).amax(1, true);
     return 1 + ((scores >= best) & ~own).sum(1);
   };
-  return ranks_in_blocks(fn, query_video, texts, chunk, rank_block);
+  return ranks_in_blocks(fn, query_video, texts, chunk, dsl, rank_block);
 }
 
 RankSummary summarize_ranks(const torch::Tensor& ranks) {

@@ -20,11 +20,25 @@
 
 namespace lica::trainer {
 
+// Dual-softmax re-normalisation (DSL): each score s(q, c) is multiplied by the softmax over
+// all queries of the candidate's column, exp(s(q, c) / T - column_log_norm[c]), so a
+// candidate that another query matches better counts less. Undefined = plain scores.
+struct DualSoftmax {
+  torch::Tensor column_log_norm;  // [N]: log sum over every query q of exp(s(q, c) / T)
+  double temperature = 0.01;
+};
+
+// column_log_norm for DSL: all_queries [Q, D] (every query of the split, not one rank's)
+// against candidates [N, D], in blocks of `chunk` queries. The same on every rank.
+torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torch::Tensor& candidates,
+                                    double temperature, int64_t chunk);
+
 // Text->video ranks for caption queries against all candidate videos.
 // query_text: [Q, D]; videos: [V, D] (same dtype and device); gt_video: [Q] int64, the row in
 // `videos` of each query's video. Returns [Q] int64 ranks (1 = best) on the inputs' device.
 torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& videos,
-                        const torch::Tensor& gt_video, int64_t chunk);
+                        const torch::Tensor& gt_video, int64_t chunk,
+                        const DualSoftmax& dsl = {});
 
 // Video->text ranks for video queries against all candidate captions.
 // query_video: [Q, D]; texts: [T, D]; text_owner: [T] int64, the video each caption describes
@@ -32,7 +46,7 @@ torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& vi
 // at least one caption (else lica::Error). Returns [Q] int64 ranks on the inputs' device.
 torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& texts,
                         const torch::Tensor& text_owner, const torch::Tensor& query_id,
-                        int64_t chunk);
+                        int64_t chunk, const DualSoftmax& dsl = {});
 
 struct RankSummary {
   double r1 = 0, r5 = 0, r10 = 0;  // percent of queries with rank <= K, 0..100

@@ -155,7 +155,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
       cfg.trainer.lr, total_steps,
       static_cast<int64_t>(std::llround(cfg.trainer.warmup_fraction * total_steps)),
       cfg.trainer.min_lr_ratio};
-  const EvalOptions eval_opt{cfg.eval.batch_size, cfg.eval.chunk_size};
+  const EvalOptions eval_opt = eval_options(cfg);
   const LossOptions loss_opt = loss_options(cfg);
   const std::string& best_metric = cfg.checkpoint.best_metric;
   const bool track_best = best_metric != "none" && !cfg.data.val_split.empty();

@@ -259,6 +259,8 @@ Config every_field_changed() {
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "checkpoint.every_steps=7",
+                        "eval.dsl=true",
+                        "eval.dsl_temperature=0.05",
                         "model.video.pooling=gpo",
                         "data.prefetch_batches=0",
                         "checkpoint.keep_last=4",
@@ -271,7 +273,9 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 46u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 48u);  // the list above covers every key
+  EXPECT_TRUE(c.eval.dsl);
+  EXPECT_EQ(c.eval.dsl_temperature, 0.05);
   EXPECT_EQ(c.model.video.pooling, "gpo");
   EXPECT_EQ(c.data.prefetch_batches, 0);
   EXPECT_EQ(c.checkpoint.every_steps, 7);

@@ -250,3 +250,32 @@ TEST(RetrievalRanks, AgreesWithBruteForceReferenceOnManyTies) {
 
 }  // namespace
 }  // namespace lica::trainer
+
+namespace lica::trainer {
+namespace {
+
+// Two captions, two videos; caption 0 describes video 1, caption 1 video 0. Plain scores rank
+// video 0 first for caption 0 (0.9 > 0.8); but caption 1 matches video 0 better (0.95), so
+// DSL's column softmax (T = 0.1) shrinks s(0, 0) to 0.9 * 0.378 = 0.340 and keeps
+// s(0, 1) = 0.8 * 0.993 = 0.795: caption 0's video comes first.
+TEST(DualSoftmax, ReweightsByTheColumnSoftmaxOverAllQueries) {
+  const auto scores = torch::tensor({0.9f, 0.8f, 0.95f, 0.3f}).view({2, 2});  // [text, video]
+  const auto eye2 = torch::eye(2);
+  const auto gt = torch::tensor({1, 0}, torch::kLong);
+  EXPECT_EQ(t2v_ranks(scores, eye2, gt, 2)[0].item<int64_t>(), 2);
+  for (int64_t chunk : {1, 2}) {
+    const auto norm = dual_softmax_log_norm(scores, eye2, 0.1, chunk);
+    EXPECT_TRUE(torch::allclose(norm, torch::logsumexp(scores / 0.1, 0)));
+    const auto ranks = t2v_ranks(scores, eye2, gt, chunk, DualSoftmax{norm, 0.1});
+    EXPECT_EQ(ranks[0].item<int64_t>(), 1) << "chunk " << chunk;
+    EXPECT_EQ(ranks[1].item<int64_t>(), 1);
+  }
+  // A query's shard sees the same norm: rank caption 0 alone with the norm of both.
+  const auto norm = dual_softmax_log_norm(scores, eye2, 0.1, 2);
+  EXPECT_EQ(t2v_ranks(scores.slice(0, 0, 1), eye2, gt.slice(0, 0, 1), 1, DualSoftmax{norm, 0.1})[0]
+                .item<int64_t>(),
+            1);
+}
+
+}  // namespace
+}  // namespace lica::trainer
