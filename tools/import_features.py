@@ -290,6 +290,22 @@ def scan_videos(video_dir, captioned):
     return ids, frames, dim, skipped
 
 
+def import_row(path, what, unit, expected_shape, select, out_row, dtype_name):
+    """Reads one [rows, D] .npy (checked unchanged since the scan and finite), keeps the rows
+    `select(n)` picks, writes them into out_row (zeros after) and checks the conversion.
+    Returns (rows kept, rows stored)."""
+    x = load_npy(path)
+    if x.shape != expected_shape:  # changed since the scan
+        raise InputError(f"{path}: {what}: shape {list(x.shape)} changed while importing")
+    check_finite(path, x, f"{what}: {unit}")
+    keep = select(x.shape[0])
+    src = x[keep]
+    out_row[:len(keep)] = src
+    if out_row.dtype != x.dtype:
+        check_converted(path, src, out_row[:len(keep)], f"{what}: {unit}", dtype_name, keep)
+    return len(keep), x.shape[0]
+
+
 def check_rows_file(path, what, unit, dim_name, missing, dim, dim_from):
     """The shape of a [rows, D] .npy of float features (`what` names it in messages); its D
     must equal `dim` (from `dim_from`) unless dim is None."""
@@ -402,20 +418,10 @@ def run(args):
                 buf = np.zeros((b1 - b0, F, Dv), dtype=out_dtype)
                 for r in range(b0, b1):
                     vid = ids[r]
-                    path = os.path.join(args.video_dir, vid + ".npy")
-                    x = load_npy(path)
-                    if x.shape != (frames[vid], Dv):  # changed since the scan
-                        raise InputError(f"{path}: video '{vid}': shape {list(x.shape)} changed "
-                                         "while importing")
-                    check_finite(path, x, f"video '{vid}': frame")
-                    keep = subsample_frames(x.shape[0], F)
-                    subsampled += x.shape[0] > F
-                    src = x[keep]
-                    buf[r - b0, :len(keep)] = src
-                    if out_dtype != x.dtype:
-                        check_converted(path, src, buf[r - b0, :len(keep)],
-                                        f"video '{vid}': frame", args.dtype, keep)
-                    num_frames[r] = len(keep)
+                    num_frames[r], stored = import_row(
+                        os.path.join(args.video_dir, vid + ".npy"), f"video '{vid}'", "frame",
+                        (frames[vid], Dv), lambda n: subsample_frames(n, F), buf[r - b0], args.dtype)
+                    subsampled += stored > F
                     if every and (r + 1) % every == 0:
                         print(f"videos {r + 1}/{V} ({time.time() - t0:.1f} s)", flush=True)
                 vfeat[b0:b1] = buf
@@ -430,20 +436,11 @@ def run(args):
                 buf = np.zeros((b1 - b0, L, Dt), dtype=out_dtype)
                 if args.text_dir is not None:
                     for t in range(b0, b1):
-                        path = os.path.join(args.text_dir, f"{t}.npy")
-                        x = load_npy(path)
-                        if x.shape != (token_lengths[t], Dt):
-                            raise InputError(f"{path}: caption {t}: shape {list(x.shape)} "
-                                             "changed while importing")
-                        check_finite(path, x, f"caption {t}: token")
-                        keep = truncate_tokens(x.shape[0], L)
-                        truncated += x.shape[0] > L
-                        src = x[keep]
-                        buf[t - b0, :len(keep)] = src
-                        if out_dtype != x.dtype:
-                            check_converted(path, src, buf[t - b0, :len(keep)],
-                                            f"caption {t}: token", args.dtype, keep)
-                        num_tokens[t] = len(keep)
+                        num_tokens[t], stored = import_row(
+                            os.path.join(args.text_dir, f"{t}.npy"), f"caption {t}", "token",
+                            (token_lengths[t], Dt), lambda n: truncate_tokens(n, L), buf[t - b0],
+                            args.dtype)
+                        truncated += stored > L
                         if every and (t + 1) % every == 0:
                             print(f"captions {t + 1}/{T} ({time.time() - t0:.1f} s)", flush=True)
                 else:

@@ -8,7 +8,7 @@
 #include "dist/communicator.h"
 #include "trainer/config.h"
 #include "trainer/evaluate_checkpoint.h"
-#include "trainer/run_dir.h"
+#include "common/files.h"
 
 int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
         output = (r.checkpoint.parent_path().parent_path() /
                   ("eval_" + split + "_step_" + std::to_string(r.step) + ".json")).string();
       }
-      lica::trainer::write_file_atomically(output, line.str() + "\n");
+      lica::write_file_atomically(output, line.str() + "\n");
       std::cout << split << " step " << r.step << " " << lica::trainer::format_metrics(r.metrics)
                 << "\nwrote " << output << std::endl;
       return lica::kExitOk;

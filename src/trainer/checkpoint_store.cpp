@@ -1,17 +1,15 @@
 #include "trainer/checkpoint_store.h"
 
-#include <fcntl.h>
 #include <glog/logging.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace lica::trainer {
 namespace fs = std::filesystem;
@@ -20,48 +18,6 @@ namespace {
 constexpr const char* kManifest = "MANIFEST";
 constexpr const char* kManifestHeader = "lica-checkpoint 1";
 constexpr const char* kStepPrefix = "step_";
-
-std::string errno_text() { return std::strerror(errno); }
-
-// A file descriptor closed on scope exit.
-class Fd {
- public:
-  Fd(const fs::path& path, int flags, mode_t mode = 0644) : fd_(::open(path.c_str(), flags, mode)) {
-    if (fd_ < 0) throw Error("cannot open " + path.string() + ": " + errno_text());
-  }
-  ~Fd() { ::close(fd_); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-void fsync_or_throw(const Fd& fd, const fs::path& path) {
-  if (::fsync(fd.get()) != 0) throw Error("cannot fsync " + path.string() + ": " + errno_text());
-}
-
-void fsync_dir(const fs::path& dir) { fsync_or_throw(Fd(dir, O_RDONLY | O_DIRECTORY), dir); }
-
-// Writes the whole of `bytes` to a new file and fsyncs it before returning.
-void write_synced(const fs::path& path, const std::string& bytes) {
-  Fd fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error("cannot write " + path.string() + ": " + errno_text());
-    done += static_cast<size_t>(n);
-  }
-  fsync_or_throw(fd, path);
-}
-
-void rename_or_throw(const fs::path& from, const fs::path& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
-    throw Error("cannot rename " + from.string() + " to " + to.string() + ": " + errno_text());
-  }
-}
 
 uint32_t crc32_of(const std::string& bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -124,16 +80,16 @@ fs::path write_checkpoint(const fs::path& root, int64_t step,
   const fs::path tmp = root / (".tmp-" + name + "-" + pid);
   fs::create_directory(tmp, ec);
   if (ec) throw Error("cannot create " + tmp.string() + ": " + ec.message());
-  for (const auto& f : files) write_synced(tmp / f.name, f.bytes);
-  write_synced(tmp / kManifest, manifest_text(files));  // last: its presence means complete
-  fsync_dir(tmp);
+  for (const auto& f : files) write_file_synced(tmp / f.name, f.bytes);
+  write_file_synced(tmp / kManifest, manifest_text(files));  // last: its presence means complete
+  fsync_directory(tmp);
 
   const fs::path final_dir = root / name;
   const fs::path old = root / (".old-" + name + "-" + pid);
   const bool replacing = fs::exists(final_dir);
   if (replacing) rename_or_throw(final_dir, old);
   rename_or_throw(tmp, final_dir);
-  fsync_dir(root);
+  fsync_directory(root);
   if (replacing) fs::remove_all(old, ec);
   write_pointer(root, "latest", name);
   return final_dir;
@@ -239,10 +195,7 @@ fs::path resolve_checkpoint(const fs::path& spec) {
 }
 
 void write_pointer(const fs::path& root, const std::string& pointer, const std::string& name) {
-  const fs::path tmp = root / ("." + pointer + ".tmp");
-  write_synced(tmp, name + "\n");
-  rename_or_throw(tmp, root / pointer);
-  fsync_dir(root);
+  write_file_atomically(root / pointer, name + "\n");
 }
 
 std::string read_pointer(const fs::path& root, const std::string& pointer) {
@@ -284,7 +237,7 @@ std::vector<std::string> set_aside_newer_checkpoints(const fs::path& root, int64
     rename_or_throw(dir, target);
     moved.push_back(dir.filename().string());
   }
-  if (!moved.empty()) fsync_dir(root);
+  if (!moved.empty()) fsync_directory(root);
   return moved;
 }
 

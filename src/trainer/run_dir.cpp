@@ -58,17 +58,4 @@ void rewind_metrics(const std::string& dir, int64_t bytes) {
   if (ec) throw Error("cannot truncate " + path.string() + ": " + ec.message());
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error("cannot rename " + tmp + " to " + path + ": " + ec.message());
-}
-
 }  // namespace lica::trainer

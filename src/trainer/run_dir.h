@@ -32,7 +32,4 @@ void prepare_run_dir(const std::string& dir, bool resuming);
 // each step once, and nothing is lost.
 void rewind_metrics(const std::string& dir, int64_t bytes);
 
-// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace lica::trainer

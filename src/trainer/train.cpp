@@ -15,6 +15,7 @@
 #include "trainer/evaluate.h"
 #include "dist/gradient_reducer.h"
 #include "dist/shard.h"
+#include "common/files.h"
 #include "trainer/run_dir.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
@@ -228,7 +229,17 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   };
 
   // The global batch of a step is the same at every W; this rank reads only its contiguous
-  // slice of it. (Called on the loader thread, in step order.)
+  // slice of it: samples [begin + r0, begin + r1) of the epoch's order.
+  struct StepSlice {
+    int64_t begin, global, r0, r1;
+  };
+  const auto slice_of = [&](int64_t step) {
+    const int64_t begin = step % steps_per_epoch * batch;
+    const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
+    const auto [r0, r1] = dist::shard_range(global, comm.rank(), world);
+    return StepSlice{begin, global, r0, r1};
+  };
+  // Called on the loader thread, in step order.
   data::BatchPlan plan = [&, samples = std::vector<data::Sample>(),
                           samples_epoch = int64_t{-1}](int64_t step) mutable {
     const int64_t epoch = step / steps_per_epoch;
@@ -237,11 +248,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
                                     static_cast<uint64_t>(cfg.trainer.seed), epoch);
       samples_epoch = epoch;
     }
-    const int64_t begin = step % steps_per_epoch * batch;
-    const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
-    const auto [r0, r1] = dist::shard_range(global, comm.rank(), world);
+    const StepSlice s = slice_of(step);
     data::BatchRows rows;
-    for (int64_t k = begin + r0; k < begin + r1; ++k) {
+    for (int64_t k = s.begin + s.r0; k < s.begin + s.r1; ++k) {
       rows.video_rows.push_back(samples[static_cast<size_t>(k)].video);
       rows.text_rows.push_back(samples[static_cast<size_t>(k)].text);
     }
@@ -259,11 +268,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     const int64_t epoch = step / steps_per_epoch;
     const int64_t i = step % steps_per_epoch;
     model->train();
-    const int64_t begin = i * batch;
-    const int64_t global = std::min<int64_t>(samples_per_epoch, begin + batch) - begin;
-    const int64_t r0 = dist::shard_range(global, comm.rank(), world).first;
+    const StepSlice slice = slice_of(step);
     const auto b = loader.next();
-    const auto losses = step_losses(model, comm, b, r0, loss_opt);
+    const auto losses = step_losses(model, comm, b, slice.r0, loss_opt);
     optimizer->zero_grad();
     reducer.prepare();
     losses.total.backward();
@@ -287,7 +294,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
 
     if (step == summary.start_step) summary.first_loss = loss_value;
     summary.last_loss = loss_value;
-    window.add(global);
+    window.add(slice.global);
     const int64_t done = step + 1;
     if (done % cfg.trainer.log_every == 0 || done == total_steps) {
       const double scale = model->scale().item<double>();
