@@ -109,6 +109,24 @@ TEST_F(CheckpointContent, AModelOfAnotherShapeIsRefusedNamingTheFile) {
   }
 }
 
+// Module::load would resize a parameter to whatever the file holds; the loader checks each
+// shape itself and says which tensor and both shapes.
+TEST_F(CheckpointContent, AShapeMismatchNamesTheTensorAndBothShapes) {
+  auto model = small_model(8);
+  auto opt = make_adamw(*model, 1e-3, 0.1);
+  const auto path = write_checkpoint(
+      dir_, 1, checkpoint_files(TrainingProgress{}, Config{}, *model, *opt, rng_state().unsqueeze(0)));
+  auto wider = small_model(16);
+  try {
+    load_model(path, *wider);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("is [8"), std::string::npos) << what;
+    EXPECT_NE(what.find("the configured model has [16"), std::string::npos) << what;
+  }
+}
+
 TEST(TrainingDifferences, ListsOnlyKeysThatChangeTheTraining) {
   Config a, b;
   b.trainer.threads = 7;
