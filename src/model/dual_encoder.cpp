@@ -9,6 +9,28 @@ DualEncoderImpl::DualEncoderImpl(const DualEncoderOptions& opt) : embed_dim_(opt
   text_ = register_module("text", TextEncoder(opt.text));
   logit_scale_ = register_parameter("logit_scale",
                                     torch::tensor(std::log(1.0 / opt.init_temperature)));
+  if (opt.local_heads) {
+    local_video_ = register_module("local_video", torch::nn::Linear(embed_dim_, embed_dim_));
+    local_text_ = register_module("local_text", torch::nn::Linear(embed_dim_, embed_dim_));
+  }
+}
+
+namespace {
+
+torch::Tensor project_local(torch::nn::Linear& head, const torch::Tensor& sequence) {
+  TORCH_CHECK(head, "local features need DualEncoderOptions::local_heads");
+  return torch::nn::functional::normalize(
+      head->forward(sequence), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+}
+
+}  // namespace
+
+torch::Tensor DualEncoderImpl::local_video(const torch::Tensor& sequence) {
+  return project_local(local_video_, sequence);
+}
+
+torch::Tensor DualEncoderImpl::local_text(const torch::Tensor& sequence) {
+  return project_local(local_text_, sequence);
 }
 
 void DualEncoderImpl::clamp_logit_scale() {

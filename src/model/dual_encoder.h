@@ -11,6 +11,7 @@ struct DualEncoderOptions {
   VideoEncoderOptions video;
   TextEncoderOptions text;
   double init_temperature = 0.07;  // logit scale starts at ln(1 / init_temperature)
+  bool local_heads = false;        // LMIM's projections of frames and tokens (AAI)
 };
 
 class DualEncoderImpl : public torch::nn::Module {
@@ -23,6 +24,17 @@ class DualEncoderImpl : public torch::nn::Module {
   torch::Tensor encode_text(const torch::Tensor& tokens, const torch::Tensor& mask) {
     return text_->forward(tokens, mask);
   }
+  // The embeddings with the frame / token features they pool (for LMIM and fusion).
+  Encoded encode_video_sequence(const torch::Tensor& frames, const torch::Tensor& mask) {
+    return video_->encode(frames, mask);
+  }
+  Encoded encode_text_sequence(const torch::Tensor& tokens, const torch::Tensor& mask) {
+    return text_->encode(tokens, mask);
+  }
+  // LMIM's local features: a linear map of each position's feature, L2-normalised per
+  // position. sequence: [B, L, D] -> [B, L, D]. Needs options.local_heads.
+  torch::Tensor local_video(const torch::Tensor& sequence);
+  torch::Tensor local_text(const torch::Tensor& sequence);
   // s = exp(logit_scale), a 0-d tensor in the autograd graph.
   torch::Tensor scale() const { return logit_scale_.exp(); }
   // Keeps s in [1, 100] after every optimiser step (open_clip's clamp of the parameter).
@@ -34,6 +46,7 @@ class DualEncoderImpl : public torch::nn::Module {
  private:
   VideoEncoder video_{nullptr};
   TextEncoder text_{nullptr};
+  torch::nn::Linear local_video_{nullptr}, local_text_{nullptr};  // with local_heads only
   torch::Tensor logit_scale_;  // 0-d
   int64_t embed_dim_;
 };

@@ -70,15 +70,17 @@ VideoEncoderImpl::VideoEncoderImpl(const VideoEncoderOptions& opt) : opt_(opt) {
   if (opt.pooling == VideoPooling::kGpo) gpo_ = register_module("gpo", Gpo());
 }
 
-torch::Tensor VideoEncoderImpl::forward(const torch::Tensor& frames, const torch::Tensor& mask) {
+Encoded VideoEncoderImpl::encode(const torch::Tensor& frames, const torch::Tensor& mask) {
   check_inputs("video encoder", frames, mask, opt_.input_dim, opt_.max_frames);
   auto x = zero_padding(project(proj_, frames), mask);  // [B, F, D]
   if (opt_.kind == VideoEncoderKind::kSeqTransf) {
-    x = temporal_->forward(x, mask) + x;  // residual to the frame features, as CLIP4Clip
+    // Residual to the frame features, as CLIP4Clip; padded positions stay zero.
+    x = zero_padding(temporal_->forward(x, mask) + x, mask);
   }
   auto pooled = opt_.pooling == VideoPooling::kGpo ? gpo_->forward(x, mask) : masked_mean(x, mask);
-  return torch::nn::functional::normalize(pooled,
-                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  return {torch::nn::functional::normalize(pooled,
+                                           torch::nn::functional::NormalizeFuncOptions().dim(-1)),
+          x};
 }
 
 TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
@@ -91,15 +93,16 @@ TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& opt) : opt_(opt) {
   if (opt.pooling == TextPooling::kGpo) gpo_ = register_module("gpo", Gpo());
 }
 
-torch::Tensor TextEncoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
+Encoded TextEncoderImpl::encode(const torch::Tensor& tokens, const torch::Tensor& mask) {
   check_inputs("text encoder", tokens, mask, opt_.input_dim, opt_.max_tokens);
   auto x = zero_padding(project(proj_, tokens), mask);  // [B, L, D]
-  if (opt_.layers > 0) x = tokens_->forward(x, mask);
+  if (opt_.layers > 0) x = zero_padding(tokens_->forward(x, mask), mask);
   auto pooled = opt_.pooling == TextPooling::kEot    ? last_valid(x, mask)
                 : opt_.pooling == TextPooling::kGpo ? gpo_->forward(x, mask)
                                                     : masked_mean(x, mask);
-  return torch::nn::functional::normalize(pooled,
-                                          torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  return {torch::nn::functional::normalize(pooled,
+                                           torch::nn::functional::NormalizeFuncOptions().dim(-1)),
+          x};
 }
 
 }  // namespace lica::model

@@ -12,6 +12,13 @@
 namespace lica::model {
 
 enum class VideoEncoderKind { kSeqTransf, kMeanP };
+
+// A tower's output with the per-position features it pooled: LMIM and the fusion encoder
+// (DESIGN §3-4) work on the frames and tokens, the contrastive losses on the embedding.
+struct Encoded {
+  torch::Tensor embedding;  // [B, D], L2-normalised
+  torch::Tensor sequence;   // [B, L, D], the features before pooling; zero at padded positions
+};
 enum class VideoPooling { kMean, kGpo };
 enum class TextPooling { kEot, kMean, kGpo };
 
@@ -39,7 +46,10 @@ class VideoEncoderImpl : public torch::nn::Module {
  public:
   explicit VideoEncoderImpl(const VideoEncoderOptions& opt);
   // frames: [B, F, Dv]; mask: [B, F] bool, true = valid. Returns [B, D].
-  torch::Tensor forward(const torch::Tensor& frames, const torch::Tensor& mask);
+  torch::Tensor forward(const torch::Tensor& frames, const torch::Tensor& mask) {
+    return encode(frames, mask).embedding;
+  }
+  Encoded encode(const torch::Tensor& frames, const torch::Tensor& mask);
 
  private:
   VideoEncoderOptions opt_;
@@ -65,7 +75,10 @@ class TextEncoderImpl : public torch::nn::Module {
  public:
   explicit TextEncoderImpl(const TextEncoderOptions& opt);
   // tokens: [B, L, Dt]; mask: [B, L] bool, true = valid. Returns [B, D].
-  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& mask);
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
+    return encode(tokens, mask).embedding;
+  }
+  Encoded encode(const torch::Tensor& tokens, const torch::Tensor& mask);
 
  private:
   TextEncoderOptions opt_;

@@ -218,6 +218,14 @@ const std::vector<Field>& fields() {
               "transformer layers over tokens; 0 = none"),
       integer("model.text.heads", [](Config& c) { return &c.model.text.heads; }, 1, 64,
               "attention heads; must divide embed_dim when layers > 0"),
+      real("model.momentum.m", [](Config& c) { return &c.model.momentum.m; }, incl(0), excl(1),
+           "EMA of the momentum encoders (with loss.itc or loss.ims)"),
+      integer("model.momentum.queue_size", [](Config& c) { return &c.model.momentum.queue_size; },
+              0, 1 << 24, "past global-batch embeddings queued per modality as extra negatives"),
+      integer("model.fusion.layers", [](Config& c) { return &c.model.fusion.layers; }, 0, 64,
+              "cross-attention layers of the fusion encoder; 0 = none"),
+      integer("model.fusion.heads", [](Config& c) { return &c.model.fusion.heads; }, 1, 64,
+              "attention heads of the fusion encoder; must divide embed_dim"),
 
       integer("trainer.epochs", [](Config& c) { return &c.trainer.epochs; }, 1, 100000,
               "training epochs"),
@@ -253,6 +261,20 @@ const std::vector<Field>& fields() {
              "affinities from the (stop-gradient) embeddings or the mean-pooled input features"),
       choice("loss.lica.divergence", [](Config& c) { return &c.loss.lica.divergence; },
              {"js", "kl"}, "Jensen-Shannon, or KL(anchor || neighbour)"),
+      real("loss.itc.weight", [](Config& c) { return &c.loss.itc.weight; }, incl(0), incl(1000),
+           "weight of ITC against the momentum queues; 0 = off"),
+      real("loss.itc.temperature", [](Config& c) { return &c.loss.itc.temperature; }, excl(0),
+           incl(10), "temperature of ITC"),
+      real("loss.ims.weight", [](Config& c) { return &c.loss.ims.weight; }, incl(0), incl(1000),
+           "weight of intra-modal separability; 0 = off"),
+      real("loss.ims.temperature", [](Config& c) { return &c.loss.ims.temperature; }, excl(0),
+           incl(10), "temperature of IMS"),
+      real("loss.lmim.weight", [](Config& c) { return &c.loss.lmim.weight; }, incl(0),
+           incl(1000), "weight of local mutual information; 0 = off"),
+      real("loss.lmim.temperature", [](Config& c) { return &c.loss.lmim.temperature; }, excl(0),
+           incl(10), "temperature of LMIM"),
+      real("loss.itm_weight", [](Config& c) { return &c.loss.itm_weight; }, incl(0), incl(1000),
+           "weight of the fusion encoder's matching loss; needs model.fusion.layers > 0"),
 
       integer("eval.every_epochs", [](Config& c) { return &c.eval.every_epochs; }, 0, 100000,
               "validate every N epochs; 0 = no validation during training"),
@@ -265,6 +287,8 @@ const std::vector<Field>& fields() {
            "column over all queries"),
       real("eval.dsl_temperature", [](Config& c) { return &c.eval.dsl_temperature; }, excl(0),
            incl(10), "temperature of the DSL softmax over cosine scores"),
+      integer("eval.rerank_top_k", [](Config& c) { return &c.eval.rerank_top_k; }, 0, 1 << 20,
+              "fusion-encoder re-ranking of each query's top k; 0 = off"),
 
       choice("dist.backend", [](Config& c) { return &c.dist.backend; },
              {"auto", "local", "mpi", "nccl"},
@@ -472,6 +496,22 @@ void validate(const Config& c, const std::string& source) {
     fail("model.embed_dim", "value " + std::to_string(m.embed_dim) +
                                 " must be divisible by model.text.heads (" +
                                 std::to_string(m.text.heads) + ") when model.text.layers > 0");
+  }
+  if (m.fusion.layers > 0 && m.embed_dim % m.fusion.heads != 0) {
+    fail("model.embed_dim", "value " + std::to_string(m.embed_dim) +
+                                " must be divisible by model.fusion.heads (" +
+                                std::to_string(m.fusion.heads) + ") when model.fusion.layers > 0");
+  }
+  if (m.fusion.layers == 0 && c.loss.itm_weight > 0) {
+    fail("loss.itm_weight", "value " + format_double(c.loss.itm_weight) +
+                                " needs a fusion encoder: set model.fusion.layers > 0");
+  }
+  if (m.fusion.layers == 0 && c.eval.rerank_top_k > 0) {
+    fail("eval.rerank_top_k", "value " + std::to_string(c.eval.rerank_top_k) +
+                                  " needs a fusion encoder: set model.fusion.layers > 0");
+  }
+  if (c.loss.itm_weight > 0 && c.trainer.batch_size < 2) {
+    fail("loss.itm_weight", "needs trainer.batch_size >= 2 (hard negatives come from the batch)");
   }
   if (c.data.val_split == c.data.train_split) {
     fail("data.val_split",

@@ -35,6 +35,19 @@ struct TextEncoderConfig {
   int64_t heads = 4;
 };
 
+// Momentum (EMA) copies of both towers and queues of their past embeddings (AAI), built when
+// loss.itc or loss.ims has a weight.
+struct MomentumConfig {
+  double m = 0.995;          // EMA: theta' <- m theta' + (1 - m) theta after every step
+  int64_t queue_size = 1024; // past global-batch embeddings kept per modality
+};
+
+// The fusion encoder (AAI): cross-attention over frames and tokens with a matching head.
+struct FusionConfig {
+  int64_t layers = 0;  // 0 = no fusion encoder
+  int64_t heads = 4;
+};
+
 struct ModelConfig {
   int64_t embed_dim = 256;
   int64_t video_dim = 0;    // 0 = take from the feature file
@@ -45,6 +58,8 @@ struct ModelConfig {
   double init_temperature = 0.07;  // logit scale initialised at ln(1 / init_temperature)
   VideoEncoderConfig video;
   TextEncoderConfig text;
+  MomentumConfig momentum;
+  FusionConfig fusion;
 };
 
 struct TrainerConfig {
@@ -69,8 +84,18 @@ struct LicaConfig {
   std::string divergence = "js";     // js | kl
 };
 
+// An InfoNCE term of AAI (DESIGN §4) with its own weight and fixed temperature.
+struct InfoNceTermConfig {
+  double weight = 0.0;  // 0 = off
+  double temperature = 0.07;
+};
+
 struct LossConfig {
   LicaConfig lica;
+  InfoNceTermConfig itc;   // against the momentum queues
+  InfoNceTermConfig ims;   // intra-modal separability
+  InfoNceTermConfig lmim;  // local mutual information
+  double itm_weight = 0.0; // fusion-encoder matching (needs model.fusion.layers > 0)
 };
 
 struct EvalConfig {
@@ -79,6 +104,7 @@ struct EvalConfig {
   int64_t chunk_size = 1024;  // queries per similarity block
   bool dsl = false;           // dual-softmax re-normalisation of the similarity matrix
   double dsl_temperature = 0.01;
+  int64_t rerank_top_k = 0;  // fusion re-ranking of each query's top k; 0 = off
 };
 
 struct DistConfig {

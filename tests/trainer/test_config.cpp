@@ -180,6 +180,15 @@ TEST(Config, CrossFieldRules) {
   // Empty val/test splits mean "none" and are fine.
   EXPECT_NO_THROW(validate(
       parse_config_yaml("data:\n  val_split: \"\"\n  test_split: \"\"\n", kSource), kSource));
+  // The fusion encoder's dependants name what they need.
+  e = validate_error("loss:\n  itm_weight: 1\n");
+  EXPECT_TRUE(has(e, "key loss.itm_weight: value 1 needs a fusion encoder: set model.fusion.layers > 0")) << e;
+  e = validate_error("eval:\n  rerank_top_k: 10\n");
+  EXPECT_TRUE(has(e, "key eval.rerank_top_k: value 10 needs a fusion encoder")) << e;
+  e = validate_error("model:\n  fusion:\n    layers: 1\n    heads: 3\n");
+  EXPECT_TRUE(has(e, "must be divisible by model.fusion.heads (3)")) << e;
+  EXPECT_NO_THROW(validate(parse_config_yaml("model:\n  fusion:\n    layers: 1\nloss:\n  itm_weight: 1\n"
+                                             "eval:\n  rerank_top_k: 10\n", kSource), kSource));
 }
 
 TEST(Config, OverrideSetsValues) {
@@ -265,6 +274,18 @@ Config every_field_changed() {
                         "data.prefetch_batches=0",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
+                        "model.momentum.m=0.9",
+                        "model.momentum.queue_size=64",
+                        "model.fusion.layers=2",
+                        "model.fusion.heads=8",
+                        "loss.itc.weight=0.5",
+                        "loss.itc.temperature=0.05",
+                        "loss.ims.weight=0.25",
+                        "loss.ims.temperature=0.2",
+                        "loss.lmim.weight=0.125",
+                        "loss.lmim.temperature=0.1",
+                        "loss.itm_weight=2",
+                        "eval.rerank_top_k=5",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -273,7 +294,19 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 48u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 60u);  // the list above covers every key
+  EXPECT_EQ(c.model.momentum.m, 0.9);
+  EXPECT_EQ(c.model.momentum.queue_size, 64);
+  EXPECT_EQ(c.model.fusion.layers, 2);
+  EXPECT_EQ(c.model.fusion.heads, 8);
+  EXPECT_EQ(c.loss.itc.weight, 0.5);
+  EXPECT_EQ(c.loss.itc.temperature, 0.05);
+  EXPECT_EQ(c.loss.ims.weight, 0.25);
+  EXPECT_EQ(c.loss.ims.temperature, 0.2);
+  EXPECT_EQ(c.loss.lmim.weight, 0.125);
+  EXPECT_EQ(c.loss.lmim.temperature, 0.1);
+  EXPECT_EQ(c.loss.itm_weight, 2);
+  EXPECT_EQ(c.eval.rerank_top_k, 5);
   EXPECT_TRUE(c.eval.dsl);
   EXPECT_EQ(c.eval.dsl_temperature, 0.05);
   EXPECT_EQ(c.model.video.pooling, "gpo");
