@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
     lica::dist::LocalCommunicator comm;
     const auto loss_opt = tr::loss_options(cfg);
     const auto train_step = [&](const data::Batch& b) {
-      const auto losses = tr::step_losses(model, comm, b, 0, loss_opt);
+      const auto losses = tr::step_losses(model, nullptr, comm, b, 0, loss_opt);
       optimizer->zero_grad();
       losses.total.backward();
       optimizer->step();

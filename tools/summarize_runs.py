@@ -26,6 +26,17 @@ def final_test(run_dir):
     return test
 
 
+def step_ms(run_dir):
+    """Median training step time in ms over the run's train records (None without any)."""
+    times = []
+    with open(f"{run_dir}/metrics.jsonl") as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("type") == "train" and "step_s" in record:
+                times.append(1000.0 * record["step_s"])
+    return statistics.median(times) if times else None
+
+
 def cell(values):
     if len(values) == 1:
         return f"{values[0]:.2f}"
@@ -41,19 +52,29 @@ def main():
     args = parser.parse_args()
     groups = OrderedDict()
     seeds = OrderedDict()
+    step_times = OrderedDict()
     with open(args.runs) as f:
         for line in f:
             group, run_dir = line.rstrip("\n").split("\t")[:2]
             groups.setdefault(group, []).append(final_test(run_dir))
+            ms = step_ms(run_dir)
+            if ms is not None:
+                step_times.setdefault(group, []).append(ms)
             seeds.setdefault(group, []).append(run_dir.rsplit("-s", 1)[-1])
     print(f"# {args.title}\n")
     if args.command:
         print(f"Reproduce: `{args.command}`" + (f" (data: `{args.data}`)" if args.data else "") + "\n")
     print("Test split, mean ± sample std over seeds (trainer.seed); R@K in %, MdR in ranks.\n")
-    print("| run | seeds | " + " | ".join(KEYS) + " |")
-    print("|---|---|" + "---|" * len(KEYS))
+    timed = bool(step_times)
+    if timed:
+        print("Step: median training step time (ms) of each run, mean ± std over its seeds; "
+              "— for rows that only change evaluation.\n")
+    print("| run | seeds | " + " | ".join(KEYS) + (" | step (ms)" if timed else "") + " |")
+    print("|---|---|" + "---|" * (len(KEYS) + (1 if timed else 0)))
     for group, records in groups.items():
         row = [cell([r[k] for r in records]) for k in KEYS]
+        if timed:
+            row.append(cell(step_times[group]) if group in step_times else "—")
         print(f"| {group} | {len(records)} | " + " | ".join(row) + " |")
     # Paired differences against the first group (the baseline) on the seeds both ran.
     base_name = next(iter(groups))

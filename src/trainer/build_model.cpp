@@ -40,6 +40,7 @@ model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::Fe
   o.text.heads = cfg.model.text.heads;
   o.text.dropout = cfg.model.dropout;
   o.init_temperature = cfg.model.init_temperature;
+  o.local_heads = cfg.loss.lmim.weight > 0;  // LMIM trains them; the checkpoint holds them
   return o;
 }
 
@@ -52,6 +53,9 @@ LossOptions loss_options(const Config& cfg) {
   o.lica.min_affinity = l.min_affinity;
   o.lica.divergence = parse_divergence(l.divergence);
   o.source = parse_affinity_source(l.source);
+  o.itc = {cfg.loss.itc.weight, cfg.loss.itc.temperature};
+  o.ims = {cfg.loss.ims.weight, cfg.loss.ims.temperature};
+  o.lmim = {cfg.loss.lmim.weight, cfg.loss.lmim.temperature};
   return o;
 }
 

@@ -11,6 +11,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kModel = "model.pt";
+constexpr const char* kMomentum = "momentum.pt";
 constexpr const char* kOptimizer = "optimizer.pt";
 constexpr const char* kRng = "rng.pt";
 constexpr const char* kState = "state.yaml";
@@ -29,6 +30,14 @@ std::string archive_bytes(torch::serialize::OutputArchive& archive) {
   std::ostringstream out;
   archive.save_to(out);
   return out.str();
+}
+
+// A module's parameters and buffers under their flat names.
+std::string module_bytes(torch::nn::Module& module) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& p : module.named_parameters()) archive.write(archive_key(p.key()), p.value());
+  for (const auto& b : module.named_buffers()) archive.write(archive_key(b.key()), b.value(), true);
+  return archive_bytes(archive);
 }
 
 // Loads a torch archive of the checkpoint, turning c10 errors into messages naming the file.
@@ -75,17 +84,18 @@ std::string state_yaml(const TrainingProgress& p) {
 std::vector<CheckpointFile> checkpoint_files(const TrainingProgress& progress, const Config& cfg,
                                              torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
-                                             const torch::Tensor& rng_states) {
-  torch::serialize::OutputArchive model_archive, optimizer_archive, rng_archive;
-  for (const auto& p : model.named_parameters()) model_archive.write(archive_key(p.key()), p.value());
-  for (const auto& b : model.named_buffers()) model_archive.write(archive_key(b.key()), b.value(), true);
+                                             const torch::Tensor& rng_states,
+                                             torch::nn::Module* momentum) {
+  torch::serialize::OutputArchive optimizer_archive, rng_archive;
   optimizer.save(optimizer_archive);
   rng_archive.write("cpu", rng_states.contiguous());
-  return {{kModel, archive_bytes(model_archive)},
-          {kOptimizer, archive_bytes(optimizer_archive)},
-          {kRng, archive_bytes(rng_archive)},
-          {kState, state_yaml(progress)},
-          {kConfig, dump_config(cfg)}};
+  std::vector<CheckpointFile> files{{kModel, module_bytes(model)},
+                                    {kOptimizer, archive_bytes(optimizer_archive)},
+                                    {kRng, archive_bytes(rng_archive)},
+                                    {kState, state_yaml(progress)},
+                                    {kConfig, dump_config(cfg)}};
+  if (momentum) files.push_back({kMomentum, module_bytes(*momentum)});
+  return files;
 }
 
 TrainingProgress read_progress(const fs::path& dir) {
@@ -124,9 +134,11 @@ Config read_checkpoint_config(const fs::path& dir) {
 
 // Flat names ("video.proj.weight"), each read into a new tensor and copied in after a shape
 // check: Module::load would silently resize a parameter to whatever the file holds.
-void load_model(const fs::path& dir, torch::nn::Module& model) {
-  const fs::path path = dir / kModel;
-  with_archive(dir, kModel, [&](torch::serialize::InputArchive& a) {
+namespace {
+
+void load_module(const fs::path& dir, const char* file, torch::nn::Module& model) {
+  const fs::path path = dir / file;
+  with_archive(dir, file, [&](torch::serialize::InputArchive& a) {
     const auto load = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
       torch::Tensor saved;
       if (!a.try_read(archive_key(name), saved, is_buffer)) {
@@ -145,6 +157,14 @@ void load_model(const fs::path& dir, torch::nn::Module& model) {
     for (auto& p : model.named_parameters()) load(p.key(), p.value(), false);
     for (auto& b : model.named_buffers()) load(b.key(), b.value(), true);
   });
+}
+
+}  // namespace
+
+void load_model(const fs::path& dir, torch::nn::Module& model) { load_module(dir, kModel, model); }
+
+void load_momentum(const fs::path& dir, torch::nn::Module& momentum) {
+  load_module(dir, kMomentum, momentum);
 }
 
 void load_optimizer(const fs::path& dir, torch::optim::Optimizer& optimizer) {

@@ -5,6 +5,7 @@
 //   rng.pt        the torch generator state of every rank, [W, n] bytes
 //   state.yaml    TrainingProgress: data position, schedule, world size, metrics, best
 //   config.yaml   the resolved config of the run
+//   momentum.pt   with ITC or IMS: the momentum towers and their embedding queues
 //
 // The learning-rate schedule is a pure function of the step and the config, so the step is
 // the scheduler's whole state; the sampler is seeded by (trainer.seed, epoch), so the epoch
@@ -47,13 +48,15 @@ struct TrainingProgress {
 std::vector<CheckpointFile> checkpoint_files(const TrainingProgress& progress, const Config& cfg,
                                              torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
-                                             const torch::Tensor& rng_states);
+                                             const torch::Tensor& rng_states,
+                                             torch::nn::Module* momentum = nullptr);
 
 // Readers of a verified checkpoint directory. Each throws lica::InputError naming the file
 // when it is missing or does not fit (a model of another shape, a broken state.yaml).
 TrainingProgress read_progress(const std::filesystem::path& dir);
 Config read_checkpoint_config(const std::filesystem::path& dir);
 void load_model(const std::filesystem::path& dir, torch::nn::Module& model);
+void load_momentum(const std::filesystem::path& dir, torch::nn::Module& momentum);
 void load_optimizer(const std::filesystem::path& dir, torch::optim::Optimizer& optimizer);
 torch::Tensor load_rng_states(const std::filesystem::path& dir);  // [W, n] uint8
 

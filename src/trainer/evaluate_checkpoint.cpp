@@ -27,6 +27,7 @@ CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const st
     }
   }
   cfg.model = saved.model;
+  cfg.loss = saved.loss;  // the loss terms decide some heads of the saved model (LMIM)
   const auto file = open_features(cfg);
   const auto& split_index = file.split(split);
   model::DualEncoder model(dual_encoder_options(cfg, file));

@@ -21,12 +21,18 @@ torch::Tensor infonce_from_logits(const torch::Tensor& video_logits,
   return 0.5 * (v2t + t2v) / static_cast<double>(global_batch);
 }
 
+torch::Tensor candidates_infonce(const torch::Tensor& video_rows, const torch::Tensor& video_cands,
+                                 const torch::Tensor& text_rows, const torch::Tensor& text_cands,
+                                 const torch::Tensor& scale, int64_t offset, int64_t global_batch) {
+  return infonce_from_logits(scaled_logits(video_rows, video_cands, scale),
+                             scaled_logits(text_rows, text_cands, scale), offset, global_batch);
+}
+
 torch::Tensor infonce_loss(const torch::Tensor& local_video, const torch::Tensor& local_text,
                            const torch::Tensor& all_video, const torch::Tensor& all_text,
                            const torch::Tensor& scale, int64_t offset) {
-  return infonce_from_logits(scaled_logits(local_video, all_text, scale),
-                             scaled_logits(local_text, all_video, scale), offset,
-                             all_video.size(0));
+  return candidates_infonce(local_video, all_text, local_text, all_video, scale, offset,
+                            all_video.size(0));
 }
 
 }  // namespace lica::trainer

@@ -22,6 +22,16 @@ torch::Tensor infonce_from_logits(const torch::Tensor& video_logits,
                                   const torch::Tensor& text_logits, int64_t offset,
                                   int64_t global_batch);
 
+// InfoNCE of this rank's rows against candidate sets, one per modality, the positive of
+// local row r being candidate offset + r:
+//   ½ (Σ_r -log softmax_c(s · video_rows[r] · video_cands[c])[offset + r]
+//      + Σ_r -log softmax_c(s · text_rows[r] · text_cands[c])[offset + r]) / global_batch.
+// The contrastive loss, ITC against queues, IMS and LMIM are all this with different
+// candidates. *_rows: [b, D]; *_cands: [C, D] with C >= offset + b; scale: 0-d.
+torch::Tensor candidates_infonce(const torch::Tensor& video_rows, const torch::Tensor& video_cands,
+                                 const torch::Tensor& text_rows, const torch::Tensor& text_cands,
+                                 const torch::Tensor& scale, int64_t offset, int64_t global_batch);
+
 // The same from embeddings. local_*: [b, D] this rank's embeddings; all_*: [B, D] the
 // gathered global batch; offset: global index of this rank's first sample.
 torch::Tensor infonce_loss(const torch::Tensor& local_video, const torch::Tensor& local_text,

@@ -27,35 +27,77 @@ AffinitySource parse_affinity_source(const std::string& s) {
   throw InputError("loss.lica.source: unknown source '" + s + "', expected embedding or input");
 }
 
-StepLosses step_losses(model::DualEncoder& model, dist::Communicator& comm,
-                       const data::Batch& local, int64_t offset, const LossOptions& opt) {
-  auto video = model->encode_video(local.video, local.video_mask);  // [b, D]
-  auto text = model->encode_text(local.text, local.text_mask);      // [b, D]
-  auto all_video = dist::all_gather_with_grad(comm, video);         // [B, D]
-  auto all_text = dist::all_gather_with_grad(comm, text);           // [B, D]
+StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
+                       dist::Communicator& comm, const data::Batch& local, int64_t offset,
+                       const LossOptions& opt) {
+  const auto video_seq = model->encode_video_sequence(local.video, local.video_mask);
+  const auto text_seq = model->encode_text_sequence(local.text, local.text_mask);
+  const auto& video = video_seq.embedding;                   // [b, D]
+  const auto& text = text_seq.embedding;                     // [b, D]
+  auto all_video = dist::all_gather_with_grad(comm, video);  // [B, D]
+  auto all_text = dist::all_gather_with_grad(comm, text);    // [B, D]
+  const int64_t global = all_video.size(0);
   auto scale = model->scale();
   StepLosses out;
   auto nce = infonce_loss(video, text, all_video, all_text, scale, offset);
   out.nce = nce.detach();
-  if (opt.lica_weight == 0.0) {  // the baseline: no forward, no backward of the term
-    out.total = nce;
-    out.intra_video = out.intra_text = torch::zeros({}, nce.options());
-    return out;
+  auto total = nce;
+  const auto zero = torch::zeros({}, nce.options());
+  out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = zero;
+  if (opt.lica_weight > 0.0) {
+    // Every rank builds the full [B, B] matrix from the gathered embeddings: its anchors'
+    // neighbours may be anywhere in the global batch. Gradients reach other ranks' rows
+    // through the all-gather's backward.
+    auto logits = scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
+    const int64_t b = video.size(0);
+    auto intra_v = intra_consistency_loss(
+        torch::log_softmax(logits, 1),
+        affinity(comm, opt.source, all_video, local.video, local.video_mask), offset, b, opt.lica);
+    auto intra_t = intra_consistency_loss(
+        torch::log_softmax(logits.t(), 1),
+        affinity(comm, opt.source, all_text, local.text, local.text_mask), offset, b, opt.lica);
+    total = total + opt.lica_weight * 0.5 * (intra_v + intra_t);
+    out.intra_video = intra_v.detach();
+    out.intra_text = intra_t.detach();
   }
-  // Every rank builds the full [B, B] matrix from the gathered embeddings: its anchors'
-  // neighbours may be anywhere in the global batch. Gradients reach other ranks' rows
-  // through the all-gather's backward.
-  auto logits = scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
-  const int64_t b = video.size(0);
-  auto intra_v = intra_consistency_loss(
-      torch::log_softmax(logits, 1),
-      affinity(comm, opt.source, all_video, local.video, local.video_mask), offset, b, opt.lica);
-  auto intra_t = intra_consistency_loss(
-      torch::log_softmax(logits.t(), 1),
-      affinity(comm, opt.source, all_text, local.text, local.text_mask), offset, b, opt.lica);
-  out.total = nce + opt.lica_weight * 0.5 * (intra_v + intra_t);
-  out.intra_video = intra_v.detach();
-  out.intra_text = intra_t.detach();
+  const auto inverse = [&](double temperature) {
+    return torch::scalar_tensor(1.0 / temperature, video.options());
+  };
+  if (opt.needs_momentum()) {
+    TORCH_CHECK(!momentum.is_empty(), "step_losses: ITC and IMS need the momentum encoders");
+    auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
+    // The targets: this step's momentum embeddings of the global batch, then the queues
+    // (past batches). No gradient reaches them.
+    out.momentum_video = comm.all_gather(targets.encode_video(local.video, local.video_mask));
+    out.momentum_text = comm.all_gather(targets.encode_text(local.text, local.text_mask));
+    const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
+    const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
+    if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
+      auto itc = candidates_infonce(video, text_targets, text, video_targets,
+                                    inverse(opt.itc.temperature), offset, global);
+      total = total + opt.itc.weight * itc;
+      out.itc = itc.detach();
+    }
+    if (opt.ims.weight > 0.0) {  // intra-modal: each sample against its own modality
+      auto ims = candidates_infonce(video, video_targets, text, text_targets,
+                                    inverse(opt.ims.temperature), offset, global);
+      total = total + opt.ims.weight * ims;
+      out.ims = ims.detach();
+    }
+  }
+  if (opt.lmim.weight > 0.0) {
+    // A sample's local summary: the mean of its projected frames (tokens). Global embedding
+    // i scores sample j by the mean of its dot products with j's local features.
+    auto video_local = dist::all_gather_with_grad(
+        comm, model::masked_mean(model->local_video(video_seq.sequence), local.video_mask));
+    auto text_local = dist::all_gather_with_grad(
+        comm, model::masked_mean(model->local_text(text_seq.sequence), local.text_mask));
+    auto lmim = candidates_infonce(video, video_local, text, text_local,
+                                   inverse(opt.lmim.temperature), offset, global);
+    total = total + opt.lmim.weight * lmim;
+    out.lmim = lmim.detach();
+  }
+  out.total = total;
   return out;
 }
 

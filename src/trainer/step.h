@@ -8,6 +8,7 @@
 #include "data/batch.h"
 #include "dist/communicator.h"
 #include "model/dual_encoder.h"
+#include "model/momentum.h"
 #include "trainer/lica_loss.h"
 
 namespace lica::trainer {
@@ -15,23 +16,41 @@ namespace lica::trainer {
 enum class AffinitySource { kEmbedding, kInput };
 AffinitySource parse_affinity_source(const std::string& s);  // "embedding" | "input"
 
+// An AAI InfoNCE term (DESIGN §4): weight 0 skips it (no forward, no backward).
+struct InfoNceTerm {
+  double weight = 0.0;
+  double temperature = 0.07;
+};
+
 struct LossOptions {
   double lica_weight = 0.0;  // λ; 0 skips the intra-modal term altogether
   LicaOptions lica;
   AffinitySource source = AffinitySource::kEmbedding;
+  InfoNceTerm itc;   // against the momentum queues
+  InfoNceTerm ims;   // intra-modal separability
+  InfoNceTerm lmim;  // local mutual information
+  bool needs_momentum() const { return itc.weight > 0 || ims.weight > 0; }
+  bool needs_local_heads() const { return lmim.weight > 0; }
 };
 
 // This rank's shares of the step's losses; the shares of all ranks sum to the losses of
-// one process on the global batch. total = nce + λ · ½ (intra_v + intra_t).
+// one process on the global batch.
+// total = nce + λ · ½ (intra_v + intra_t) + w_itc · itc + w_ims · ims + w_lmim · lmim.
 struct StepLosses {
   torch::Tensor total;  // 0-d, with gradient: backward() through it
   torch::Tensor nce;    // 0-d, detached
   torch::Tensor intra_video, intra_text;  // 0-d, detached; zeros when λ = 0
+  torch::Tensor itc, ims, lmim;           // 0-d, detached; zeros when off
+  // The global batch's momentum embeddings [B, D], for Momentum::enqueue after the
+  // optimiser step; undefined without momentum.
+  torch::Tensor momentum_video, momentum_text;
 };
 
 // `local` holds this rank's rows of the global batch, the first at global index `offset`.
-// After backward(), all-reduce (sum) the parameter gradients.
-StepLosses step_losses(model::DualEncoder& model, dist::Communicator& comm,
-                       const data::Batch& local, int64_t offset, const LossOptions& opt);
+// `momentum` is needed when opt.needs_momentum() (else may be empty, e.g. nullptr); its
+// queues hold past batches only. After backward(), all-reduce (sum) the parameter gradients.
+StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
+                       dist::Communicator& comm, const data::Batch& local, int64_t offset,
+                       const LossOptions& opt);
 
 }  // namespace lica::trainer

@@ -98,6 +98,21 @@ bool improves(const std::string& metric, double value, double best) {
   return larger_is_better(metric) ? value > best : value < best;
 }
 
+// " itc 1.23 lmim 4.56": the AAI terms that are on, for the progress line.
+std::string aai_terms(const LossOptions& opt, double itc, double ims, double lmim) {
+  std::string out;
+  char buf[64];
+  const auto add = [&](const char* name, double weight, double value) {
+    if (weight == 0.0) return;
+    std::snprintf(buf, sizeof buf, " %s %.4f", name, value);
+    out += buf;
+  };
+  add("itc", opt.itc.weight, itc);
+  add("ims", opt.ims.weight, ims);
+  add("lmim", opt.lmim.weight, lmim);
+  return out;
+}
+
 JsonLine eval_record(const std::string& split, int64_t step, int64_t epoch,
                      const RetrievalMetrics& m) {
   JsonLine line;
@@ -135,7 +150,8 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   if (!cfg.data.val_split.empty()) file.split(cfg.data.val_split);
   if (!cfg.data.test_split.empty()) file.split(cfg.data.test_split);
 
-  model::DualEncoder model(dual_encoder_options(cfg, file));
+  const auto model_options = dual_encoder_options(cfg, file);
+  model::DualEncoder model(model_options);
   dist::broadcast_parameters(comm, model->parameters());
   dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
   auto optimizer = make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
@@ -158,6 +174,13 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
       cfg.trainer.min_lr_ratio};
   const EvalOptions eval_opt = eval_options(cfg);
   const LossOptions loss_opt = loss_options(cfg);
+  // ITC and IMS: momentum towers (a copy of the broadcast model, so the same on every rank)
+  // and queues, updated identically by every rank after every step.
+  model::Momentum momentum{nullptr};
+  if (loss_opt.needs_momentum()) {
+    momentum = model::Momentum(model_options, model, cfg.model.momentum.m,
+                               cfg.model.momentum.queue_size);
+  }
   const std::string& best_metric = cfg.checkpoint.best_metric;
   const bool track_best = best_metric != "none" && !cfg.data.val_split.empty();
 
@@ -173,6 +196,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     check_same_training(resume_from, progress, cfg, steps_per_epoch, total_steps);
     load_model(resume_from, *model);
     load_optimizer(resume_from, *optimizer);
+    if (momentum) load_momentum(resume_from, *momentum);
     // Each rank continues its own generator; a rank the saved run did not have takes one of
     // the saved ones (its dropout masks then differ from a run that never stopped).
     const auto states = load_rng_states(resume_from);
@@ -213,7 +237,8 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     if (new_best) progress.best_checkpoint = name, progress.best_value = progress.metric_value;
     if (rank0) {
       progress.metrics_bytes = metrics->bytes();
-      const auto files = checkpoint_files(progress, cfg, *model, *optimizer, states);
+      const auto files = checkpoint_files(progress, cfg, *model, *optimizer, states,
+                                          momentum ? momentum.get() : nullptr);
       int64_t bytes = 0;
       for (const auto& f : files) bytes += static_cast<int64_t>(f.bytes.size());
       const auto path = write_checkpoint(checkpoints, done, files);
@@ -270,14 +295,17 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     model->train();
     const StepSlice slice = slice_of(step);
     const auto b = loader.next();
-    const auto losses = step_losses(model, comm, b, slice.r0, loss_opt);
+    const auto losses =
+        step_losses(model, momentum, comm, b, slice.r0, loss_opt);
     optimizer->zero_grad();
     reducer.prepare();
     losses.total.backward();
     reducer.finish();  // every rank now holds the gradient of the global-batch loss
     // The global losses: the sums of the ranks' shares, in one all-reduce.
     auto values = torch::stack({losses.total.detach(), losses.nce, losses.intra_video,
-                                losses.intra_text}).to(torch::kDouble).contiguous();
+                                losses.intra_text, losses.itc, losses.ims, losses.lmim})
+                      .to(torch::kDouble)
+                      .contiguous();
     comm.all_reduce_sum(values);
     const double loss_value = values[0].item<double>();
     if (!std::isfinite(loss_value)) {
@@ -291,6 +319,10 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     set_learning_rate(*optimizer, lr);
     optimizer->step();
     model->clamp_logit_scale();
+    if (momentum) {
+      momentum->update(model);
+      momentum->enqueue(losses.momentum_video, losses.momentum_text);
+    }
 
     if (step == summary.start_step) summary.first_loss = loss_value;
     summary.last_loss = loss_value;
@@ -301,14 +333,16 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
       const double eta = window.seconds_per_step() * static_cast<double>(total_steps - done);
       const double nce = values[1].item<double>(), intra_v = values[2].item<double>(),
                    intra_t = values[3].item<double>();
+      const double itc = values[4].item<double>(), ims = values[5].item<double>(),
+                   lmim = values[6].item<double>();
       char line[320];
       std::snprintf(line, sizeof line,
                     "epoch %lld/%lld step %lld/%lld loss %.4f (nce %.4f intra_v %.4f "
-                    "intra_t %.4f) lr %.3g scale %.2f samples/s %.0f eta %s",
+                    "intra_t %.4f%s) lr %.3g scale %.2f samples/s %.0f eta %s",
                     static_cast<long long>(epoch + 1), static_cast<long long>(cfg.trainer.epochs),
                     static_cast<long long>(done), static_cast<long long>(total_steps), loss_value,
-                    nce, intra_v, intra_t, lr, scale, window.samples_per_s(),
-                    format_duration(eta).c_str());
+                    nce, intra_v, intra_t, aai_terms(loss_opt, itc, ims, lmim).c_str(), lr,
+                    scale, window.samples_per_s(), format_duration(eta).c_str());
       LOG(INFO) << line;
       const auto record = JsonLine()
                               .add("type", "train")
@@ -318,9 +352,13 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
                               .add("loss_nce", nce)
                               .add("loss_intra_v", intra_v)
                               .add("loss_intra_t", intra_t)
+                              .add("loss_itc", itc)
+                              .add("loss_ims", ims)
+                              .add("loss_lmim", lmim)
                               .add("lr", lr)
                               .add("logit_scale", scale)
                               .add("samples_per_s", window.samples_per_s())
+                              .add("step_s", window.seconds_per_step())
                               .add("data_wait_s", loader.wait_seconds() - waited_at_last_record);
       waited_at_last_record = loader.wait_seconds();
       if (rank0) metrics->write(record);

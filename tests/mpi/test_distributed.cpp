@@ -48,8 +48,7 @@ data::Batch rows(const data::Batch& b, int64_t begin, int64_t end) {
   return s;
 }
 
-model::DualEncoder make_model() {
-  torch::manual_seed(7);
+model::DualEncoderOptions model_options(const trainer::LossOptions& loss = {}) {
   model::DualEncoderOptions o;
   o.video.input_dim = 10;
   o.video.embed_dim = 8;
@@ -61,8 +60,30 @@ model::DualEncoder make_model() {
   o.text.max_tokens = 5;
   o.text.layers = 1;
   o.text.heads = 2;
-  model::DualEncoder m(o);
+  o.local_heads = loss.needs_local_heads();
+  return o;
+}
+
+model::DualEncoder make_model(const trainer::LossOptions& loss = {}) {
+  torch::manual_seed(7);
+  model::DualEncoder m(model_options(loss));
   m->to(torch::kDouble);
+  return m;
+}
+
+// Momentum towers for the settings that need them (else null), their queues holding
+// `queued` rows of earlier random batches.
+model::Momentum make_momentum(model::DualEncoder& model, const trainer::LossOptions& loss,
+                              int64_t queue_size, int64_t queued) {
+  if (!loss.needs_momentum()) return model::Momentum(nullptr);
+  model::Momentum m(model_options(loss), model, 0.9, queue_size);
+  m->to(torch::kDouble);
+  torch::manual_seed(11);
+  for (int64_t left = queued; left > 0; left -= 5) {
+    const int64_t n = std::min<int64_t>(5, left);
+    m->enqueue(torch::nn::functional::normalize(torch::randn({n, 8}, torch::kDouble)),
+               torch::nn::functional::normalize(torch::randn({n, 8}, torch::kDouble)));
+  }
   return m;
 }
 
@@ -123,6 +144,19 @@ std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
   kl.lica.tau_intra = 0.5;
   kl.source = trainer::AffinitySource::kInput;
   all.emplace_back("lica kl input min_affinity 0", kl);
+  // AAI: ITC and IMS against momentum targets and queues, LMIM, and all with LICA.
+  trainer::LossOptions queues;
+  queues.itc = {0.8, 0.1};
+  queues.ims = {0.6, 0.2};
+  all.emplace_back("itc ims", queues);
+  trainer::LossOptions lmim;
+  lmim.lmim = {0.9, 0.15};
+  all.emplace_back("lmim", lmim);
+  trainer::LossOptions every = js;
+  every.itc = queues.itc;
+  every.ims = queues.ims;
+  every.lmim = lmim.lmim;
+  all.emplace_back("lica itc ims lmim", every);
   return all;
 }
 
@@ -131,10 +165,11 @@ class DistributedLoss : public ::testing::TestWithParam<int> {};
 TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
   const auto [label, loss_opt] = loss_settings()[static_cast<size_t>(GetParam())];
   SCOPED_TRACE(label);
-  auto model = make_model();
+  auto model = make_model(loss_opt);
+  auto momentum = make_momentum(model, loss_opt, 16, 7);
   const auto batch = random_batch(11);
   dist::LocalCommunicator local;
-  auto ref_loss = trainer::step_losses(model, local, batch, 0, loss_opt).total;
+  auto ref_loss = trainer::step_losses(model, momentum, local, batch, 0, loss_opt).total;
   ref_loss.backward();
   const auto ref = grads(model);
   for (auto& p : model->parameters()) p.mutable_grad().zero_();
@@ -142,7 +177,7 @@ TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
   dist::GradientReducer reducer(comm(), model->parameters(), /*bucket_mb=*/0.001);
   ASSERT_GT(reducer.num_buckets(), 2);  // several buckets, launched from hooks
   const auto [r0, r1] = dist::shard_range(kGlobalBatch, comm().rank(), comm().world_size());
-  auto share = trainer::step_losses(model, comm(), rows(batch, r0, r1), r0, loss_opt).total;
+  auto share = trainer::step_losses(model, momentum, comm(), rows(batch, r0, r1), r0, loss_opt).total;
   reducer.prepare();
   share.backward();
   reducer.finish();
@@ -160,7 +195,7 @@ TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
         << names[i] << " max diff " << (got[i] - ref[i]).abs().max().item<double>();
   }
 }
-INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Values(0, 1, 2));
+INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Range(0, 6));
 
 // 20 AdamW steps with the trainer's pieces (all-gather, reducer, clipping, schedule,
 // logit-scale clamp) track one process on the same global batches within 1e-9 (float64;
@@ -168,15 +203,19 @@ INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Values(0, 1, 2));
 TEST_P(DistributedLoss, TwentyStepsTrackSingleProcess) {
   const auto [label, loss_opt] = loss_settings()[static_cast<size_t>(GetParam())];
   auto run = [&loss_opt = loss_opt](dist::Communicator& c) {
-    auto model = make_model();
+    auto model = make_model(loss_opt);
     dist::broadcast_parameters(c, model->parameters());
+    // A queue of 20 wraps around within the 20 steps of 12 samples.
+    auto momentum = make_momentum(model, loss_opt, 20, 0);
     dist::GradientReducer reducer(c, model->parameters(), 0.001);
     auto opt = trainer::make_adamw(*model, 1e-2, 0.2);
     const trainer::ScheduleOptions sched{1e-2, 20, 3, 0.1};
     for (int step = 0; step < 20; ++step) {
       const auto batch = random_batch(100 + static_cast<uint64_t>(step));
       const auto [r0, r1] = dist::shard_range(kGlobalBatch, c.rank(), c.world_size());
-      auto share = trainer::step_losses(model, c, rows(batch, r0, r1), r0, loss_opt).total;
+      auto losses = trainer::step_losses(model, momentum, c,
+                                         rows(batch, r0, r1), r0, loss_opt);
+      auto share = losses.total;
       opt->zero_grad();
       reducer.prepare();
       share.backward();
@@ -185,9 +224,17 @@ TEST_P(DistributedLoss, TwentyStepsTrackSingleProcess) {
       trainer::set_learning_rate(*opt, trainer::learning_rate(sched, step));
       opt->step();
       model->clamp_logit_scale();
+      if (momentum) {
+        momentum->update(model);
+        momentum->enqueue(losses.momentum_video, losses.momentum_text);
+      }
     }
     std::vector<torch::Tensor> params;
     for (const auto& p : model->parameters()) params.push_back(p.detach().clone());
+    if (momentum) {  // the EMA towers and the queues too
+      for (const auto& b : momentum->buffers()) params.push_back(b.detach().to(torch::kDouble));
+      for (const auto& p : momentum->parameters()) params.push_back(p.detach().clone());
+    }
     return params;
   };
   dist::LocalCommunicator local;

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "trainer/build_model.h"
+#include "model/momentum.h"
 #include "trainer/checkpoint.h"
 #include "trainer/schedule.h"
 
@@ -19,6 +20,7 @@ namespace lica::testing {
 
 struct StateDifference {
   double params = 0;     // max |a - b| over parameters and buffers
+  double momentum = 0;   // max |a - b| over the momentum towers and queues (when the run has them)
   double moments = 0;    // max |a - b| over AdamW exp_avg and exp_avg_sq
   int64_t steps = 0;     // max |a - b| of the AdamW step counts
   int64_t tensors = 0;   // tensors compared
@@ -70,6 +72,17 @@ inline StateDifference compare_checkpoints(const std::filesystem::path& a,
   for (const auto& item : ba) {
     d.params = std::max(d.params, max_abs_diff(item.value(), bb[item.key()]));
     ++d.tensors;
+  }
+  if (trainer::loss_options(cfg).needs_momentum()) {
+    const auto m = cfg.model.momentum;
+    model::Momentum qa(options, ma, m.m, m.queue_size), qb(options, mb, m.m, m.queue_size);
+    trainer::load_momentum(a, *qa);
+    trainer::load_momentum(b, *qb);
+    const auto ta = qa->named_buffers(), tb = qb->named_buffers();
+    for (const auto& item : ta) d.momentum = std::max(d.momentum, max_abs_diff(item.value(), tb[item.key()]));
+    const auto wa = qa->named_parameters(), wb = qb->named_parameters();
+    for (const auto& item : wa) d.momentum = std::max(d.momentum, max_abs_diff(item.value(), wb[item.key()]));
+    d.tensors += static_cast<int64_t>(ta.size() + wa.size());
   }
   const auto params_a = ma->parameters(), params_b = mb->parameters();
   for (size_t i = 0; i < params_a.size(); ++i) {

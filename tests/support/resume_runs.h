@@ -72,11 +72,12 @@ inline std::vector<YAML::Node> read_records(const std::filesystem::path& run) {
   return records;
 }
 
-// The records with the timings (samples_per_s, data_wait_s) removed, as text, for exact comparison.
+// The records with the timings (samples_per_s, step_s, data_wait_s) removed, as text, for exact comparison.
 inline std::vector<std::string> comparable_records(const std::filesystem::path& run) {
   std::vector<std::string> out;
   for (auto r : read_records(run)) {
     r.remove("samples_per_s");
+    r.remove("step_s");
     r.remove("data_wait_s");
     YAML::Emitter e;
     e << YAML::Flow << r;

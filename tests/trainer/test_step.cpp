@@ -49,7 +49,7 @@ TEST(StepLosses, ZeroWeightIsBitwiseTheBaseline) {
   off.lica_weight = 0.0;
   off.lica.top_k = 2;  // every other LICA setting is irrelevant at λ = 0
   off.lica.divergence = Divergence::kKl;
-  auto losses = step_losses(model, local, batch, 0, off);
+  auto losses = step_losses(model, nullptr, local, batch, 0, off);
   EXPECT_TRUE(torch::equal(losses.total, baseline));
   EXPECT_EQ(losses.intra_video.item<double>(), 0.0);
   const auto got = gradients(model, losses.total);
@@ -62,7 +62,7 @@ TEST(StepLosses, TotalIsNcePlusHalfLambdaTimesBothIntraTerms) {
   dist::LocalCommunicator local;
   LossOptions on;
   on.lica_weight = 0.8;
-  auto losses = step_losses(model, local, batch, 0, on);
+  auto losses = step_losses(model, nullptr, local, batch, 0, on);
   EXPECT_GT(losses.intra_video.item<double>(), 0.0);
   EXPECT_GT(losses.intra_text.item<double>(), 0.0);
   const double expect = losses.nce.item<double>() +
