@@ -13,6 +13,19 @@ DualEncoderImpl::DualEncoderImpl(const DualEncoderOptions& opt) : embed_dim_(opt
     local_video_ = register_module("local_video", torch::nn::Linear(embed_dim_, embed_dim_));
     local_text_ = register_module("local_text", torch::nn::Linear(embed_dim_, embed_dim_));
   }
+  if (opt.fusion.layers > 0) {
+    FusionOptions fusion = opt.fusion;
+    fusion.width = embed_dim_;
+    fusion_ = register_module("fusion", FusionEncoder(fusion));
+  }
+}
+
+torch::Tensor DualEncoderImpl::match_logits(const torch::Tensor& video_sequence,
+                                            const torch::Tensor& video_mask,
+                                            const torch::Tensor& text_sequence,
+                                            const torch::Tensor& text_mask) {
+  TORCH_CHECK(has_fusion(), "match_logits needs a fusion encoder (model.fusion.layers > 0)");
+  return fusion_->forward(video_sequence, video_mask, text_sequence, text_mask);
 }
 
 namespace {

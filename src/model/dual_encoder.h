@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "model/encoders.h"
+#include "model/fusion.h"
 
 namespace lica::model {
 
@@ -12,6 +13,7 @@ struct DualEncoderOptions {
   TextEncoderOptions text;
   double init_temperature = 0.07;  // logit scale starts at ln(1 / init_temperature)
   bool local_heads = false;        // LMIM's projections of frames and tokens (AAI)
+  FusionOptions fusion;            // layers 0 = no fusion encoder (AAI)
 };
 
 class DualEncoderImpl : public torch::nn::Module {
@@ -35,6 +37,12 @@ class DualEncoderImpl : public torch::nn::Module {
   // position. sequence: [B, L, D] -> [B, L, D]. Needs options.local_heads.
   torch::Tensor local_video(const torch::Tensor& sequence);
   torch::Tensor local_text(const torch::Tensor& sequence);
+
+  bool has_fusion() const { return !fusion_.is_empty(); }
+  // The fusion encoder's matching logits of pairs (row b of both sides): [B]. Needs
+  // has_fusion(). Sequences and masks as encode_*_sequence gives them.
+  torch::Tensor match_logits(const torch::Tensor& video_sequence, const torch::Tensor& video_mask,
+                             const torch::Tensor& text_sequence, const torch::Tensor& text_mask);
   // s = exp(logit_scale), a 0-d tensor in the autograd graph.
   torch::Tensor scale() const { return logit_scale_.exp(); }
   // Keeps s in [1, 100] after every optimiser step (open_clip's clamp of the parameter).
@@ -47,6 +55,7 @@ class DualEncoderImpl : public torch::nn::Module {
   VideoEncoder video_{nullptr};
   TextEncoder text_{nullptr};
   torch::nn::Linear local_video_{nullptr}, local_text_{nullptr};  // with local_heads only
+  FusionEncoder fusion_{nullptr};                                  // with fusion.layers > 0
   torch::Tensor logit_scale_;  // 0-d
   int64_t embed_dim_;
 };

@@ -25,6 +25,7 @@ MomentumImpl::MomentumImpl(const DualEncoderOptions& opt, DualEncoder& online, d
   // Only the towers: the targets need neither LMIM's heads nor a fusion encoder.
   DualEncoderOptions towers = opt;
   towers.local_heads = false;
+  towers.fusion.layers = 0;
   encoder_ = register_module("encoder", DualEncoder(towers));
   for (auto& p : encoder_->parameters()) p.set_requires_grad(false);
   ema_update(*encoder_, *online, 0.0);

@@ -41,6 +41,9 @@ model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::Fe
   o.text.dropout = cfg.model.dropout;
   o.init_temperature = cfg.model.init_temperature;
   o.local_heads = cfg.loss.lmim.weight > 0;  // LMIM trains them; the checkpoint holds them
+  o.fusion.layers = cfg.model.fusion.layers;
+  o.fusion.heads = cfg.model.fusion.heads;
+  o.fusion.dropout = cfg.model.dropout;
   return o;
 }
 
@@ -56,12 +59,13 @@ LossOptions loss_options(const Config& cfg) {
   o.itc = {cfg.loss.itc.weight, cfg.loss.itc.temperature};
   o.ims = {cfg.loss.ims.weight, cfg.loss.ims.temperature};
   o.lmim = {cfg.loss.lmim.weight, cfg.loss.lmim.temperature};
+  o.itm_weight = cfg.loss.itm_weight;
   return o;
 }
 
 EvalOptions eval_options(const Config& cfg) {
   return EvalOptions{cfg.eval.batch_size, cfg.eval.chunk_size, cfg.eval.dsl,
-                     cfg.eval.dsl_temperature};
+                     cfg.eval.dsl_temperature, cfg.eval.rerank_top_k};
 }
 
 }  // namespace lica::trainer

@@ -19,20 +19,37 @@ std::vector<int64_t> rank_rows(const std::vector<int64_t>& rows, int64_t batch_s
   return std::vector<int64_t>(rows.begin() + begin, rows.begin() + end);
 }
 
-// Encodes this rank's share of `rows` in slices of batch_size with `encode(slice)` -> [n, D].
+struct EncodedRows {
+  torch::Tensor embedding, sequence, mask;  // [n, D], [n, L, D], [n, L]
+};
+
+// Encodes this rank's share of `rows` in slices of batch_size with `encode(slice)` ->
+// {embeddings [n, D], sequences [n, L, D], masks [n, L]}.
 template <typename Encode>
 SplitEmbeddings encode_sharded(const std::vector<int64_t>& rows, int64_t batch_size, int64_t dim,
-                               dist::Communicator& comm, Encode encode) {
+                               int64_t length, dist::Communicator& comm, bool with_sequences,
+                               Encode encode) {
   torch::NoGradGuard no_grad;
   SplitEmbeddings out;
   const auto mine = rank_rows(rows, batch_size, comm, &out.first);
-  std::vector<torch::Tensor> parts;
+  std::vector<torch::Tensor> embeddings, sequences, masks;
   for (size_t begin = 0; begin < mine.size(); begin += static_cast<size_t>(batch_size)) {
     const size_t end = std::min(mine.size(), begin + static_cast<size_t>(batch_size));
-    parts.push_back(encode(std::vector<int64_t>(mine.begin() + begin, mine.begin() + end)));
+    auto [embedding, sequence, mask] =
+        encode(std::vector<int64_t>(mine.begin() + begin, mine.begin() + end));
+    embeddings.push_back(embedding);
+    if (with_sequences) sequences.push_back(sequence), masks.push_back(mask.to(torch::kUInt8));
   }
-  out.mine = parts.empty() ? torch::zeros({0, dim}) : torch::cat(parts);
+  out.mine = embeddings.empty() ? torch::zeros({0, dim}) : torch::cat(embeddings);
   out.all = comm.all_gather(out.mine);
+  if (with_sequences) {
+    // Batches are padded to the file's length, so every rank's rows have the same shape.
+    out.all_sequences = comm.all_gather(
+        sequences.empty() ? torch::zeros({0, length, dim}) : torch::cat(sequences));
+    out.all_masks = comm.all_gather(masks.empty() ? torch::zeros({0, length}, torch::kUInt8)
+                                                  : torch::cat(masks))
+                        .to(torch::kBool);
+  }
   return out;
 }
 
@@ -40,20 +57,24 @@ SplitEmbeddings encode_sharded(const std::vector<int64_t>& rows, int64_t batch_s
 
 SplitEmbeddings encode_videos(model::DualEncoder& model, const data::FeatureFile& file,
                               const std::vector<int64_t>& rows, int64_t batch_size,
-                              dist::Communicator& comm) {
-  return encode_sharded(rows, batch_size, model->embed_dim(), comm, [&](const auto& slice) {
-    auto b = data::make_video_batch(file, slice);
-    return model->encode_video(b.video, b.video_mask);
-  });
+                              dist::Communicator& comm, bool with_sequences) {
+  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_frames(), comm,
+                        with_sequences, [&](const std::vector<int64_t>& slice) {
+                          auto b = data::make_video_batch(file, slice);
+                          auto e = model->encode_video_sequence(b.video, b.video_mask);
+                          return EncodedRows{e.embedding, e.sequence, b.video_mask};
+                        });
 }
 
 SplitEmbeddings encode_texts(model::DualEncoder& model, const data::FeatureFile& file,
                              const std::vector<int64_t>& rows, int64_t batch_size,
-                             dist::Communicator& comm) {
-  return encode_sharded(rows, batch_size, model->embed_dim(), comm, [&](const auto& slice) {
-    auto b = data::make_text_batch(file, slice);
-    return model->encode_text(b.text, b.text_mask);
-  });
+                             dist::Communicator& comm, bool with_sequences) {
+  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_tokens(), comm,
+                        with_sequences, [&](const std::vector<int64_t>& slice) {
+                          auto b = data::make_text_batch(file, slice);
+                          auto e = model->encode_text_sequence(b.text, b.text_mask);
+                          return EncodedRows{e.embedding, e.sequence, b.text_mask};
+                        });
 }
 
 }  // namespace lica::trainer

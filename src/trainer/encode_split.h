@@ -17,15 +17,18 @@ struct SplitEmbeddings {
   torch::Tensor all;   // [N, D]: the embedding of every row, in the order of `rows`
   torch::Tensor mine;  // [n_r, D]: this rank's rows, all.slice(0, first, first + n_r)
   int64_t first = 0;   // position in `rows` of this rank's first row
+  // With sequences: every row's frame (token) features [N, L, D] and masks [N, L], gathered
+  // (the fusion encoder's input); else undefined.
+  torch::Tensor all_sequences, all_masks;
 };
 
 // `rows` index /videos (encode_videos) or /texts (encode_texts) of `file`. Runs without
 // gradient; the model's train/eval mode is the caller's.
 SplitEmbeddings encode_videos(model::DualEncoder& model, const data::FeatureFile& file,
                               const std::vector<int64_t>& rows, int64_t batch_size,
-                              dist::Communicator& comm);
+                              dist::Communicator& comm, bool with_sequences = false);
 SplitEmbeddings encode_texts(model::DualEncoder& model, const data::FeatureFile& file,
                              const std::vector<int64_t>& rows, int64_t batch_size,
-                             dist::Communicator& comm);
+                             dist::Communicator& comm, bool with_sequences = false);
 
 }  // namespace lica::trainer

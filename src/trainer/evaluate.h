@@ -17,6 +17,7 @@ struct EvalOptions {
   int64_t chunk = 1024;      // queries per similarity block
   bool dsl = false;          // dual-softmax re-normalisation of the scores (DualSoftmax)
   double dsl_temperature = 0.01;
+  int64_t rerank_top_k = 0;  // fusion re-ranking of each query's top k (rerank.h); 0 = off
 };
 
 // Sharded evaluation (DESIGN §7): the split's videos and captions are cut into batches of

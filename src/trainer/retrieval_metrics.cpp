@@ -67,17 +67,17 @@ torch::Tensor ranks_in_blocks(const char* fn, const torch::Tensor& queries,
                   " has a non-finite score (" + std::to_string(scores[row][col].item<double>()) +
                   " against candidate " + std::to_string(col) + ")");
     }
-    if (dsl.column_log_norm.defined()) {
-      const auto prior = torch::exp(scores / dsl.temperature - dsl.column_log_norm.unsqueeze(0));
-      blocks.push_back(rank_block(begin, end, scores * prior));
-    } else {
-      blocks.push_back(rank_block(begin, end, scores));
-    }
+    blocks.push_back(rank_block(begin, end, apply_dual_softmax(scores, dsl)));
   }
   return torch::cat(blocks);
 }
 
 }  // namespace
+
+torch::Tensor apply_dual_softmax(const torch::Tensor& scores, const DualSoftmax& dsl) {
+  if (!dsl.column_log_norm.defined()) return scores;
+  return scores * torch::exp(scores / dsl.temperature - dsl.column_log_norm.unsqueeze(0));
+}
 
 torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torch::Tensor& candidates,
                                     double temperature, int64_t chunk) {

@@ -28,6 +28,10 @@ struct DualSoftmax {
   double temperature = 0.01;
 };
 
+// The scores ranking uses: `scores` [c, N] (a block of queries against every candidate) times
+// the DSL prior when dsl is defined, else `scores` itself.
+torch::Tensor apply_dual_softmax(const torch::Tensor& scores, const DualSoftmax& dsl);
+
 // column_log_norm for DSL: all_queries [Q, D] (every query of the split, not one rank's)
 // against candidates [N, D], in blocks of `chunk` queries. The same on every rank.
 torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torch::Tensor& candidates,

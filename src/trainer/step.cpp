@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "dist/all_gather.h"
+#include "trainer/itm_loss.h"
 #include "model/pooling.h"
 #include "trainer/losses.h"
 
@@ -43,7 +44,7 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
   out.nce = nce.detach();
   auto total = nce;
   const auto zero = torch::zeros({}, nce.options());
-  out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = zero;
+  out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = out.itm = zero;
   if (opt.lica_weight > 0.0) {
     // Every rank builds the full [B, B] matrix from the gathered embeddings: its anchors'
     // neighbours may be anywhere in the global batch. Gradients reach other ranks' rows
@@ -96,6 +97,28 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
                                    inverse(opt.lmim.temperature), offset, global);
     total = total + opt.lmim.weight * lmim;
     out.lmim = lmim.detach();
+  }
+  if (opt.itm_weight > 0.0) {
+    // Hard negatives from the global similarity matrix; their frames and tokens may live on
+    // any rank, so the sequences travel through the autograd all-gather too.
+    const auto negatives =
+        hard_negatives(all_video.detach().matmul(all_text.detach().t()), offset, video.size(0));
+    auto all_frames = dist::all_gather_with_grad(comm, video_seq.sequence);  // [B, F, D]
+    auto all_tokens = dist::all_gather_with_grad(comm, text_seq.sequence);   // [B, L, D]
+    const auto all_video_mask = comm.all_gather(local.video_mask.to(torch::kUInt8)).to(torch::kBool);
+    const auto all_text_mask = comm.all_gather(local.text_mask.to(torch::kUInt8)).to(torch::kBool);
+    const auto& hard_text = negatives.text_for_video;
+    const auto& hard_video = negatives.video_for_text;
+    auto itm = itm_loss(
+        model->match_logits(video_seq.sequence, local.video_mask, text_seq.sequence, local.text_mask),
+        model->match_logits(video_seq.sequence, local.video_mask, all_tokens.index_select(0, hard_text),
+                            all_text_mask.index_select(0, hard_text)),
+        model->match_logits(all_frames.index_select(0, hard_video),
+                            all_video_mask.index_select(0, hard_video), text_seq.sequence,
+                            local.text_mask),
+        global);
+    total = total + opt.itm_weight * itm;
+    out.itm = itm.detach();
   }
   out.total = total;
   return out;

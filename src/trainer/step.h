@@ -29,18 +29,20 @@ struct LossOptions {
   InfoNceTerm itc;   // against the momentum queues
   InfoNceTerm ims;   // intra-modal separability
   InfoNceTerm lmim;  // local mutual information
+  double itm_weight = 0.0;  // the fusion encoder's matching loss (itm_loss.h)
   bool needs_momentum() const { return itc.weight > 0 || ims.weight > 0; }
   bool needs_local_heads() const { return lmim.weight > 0; }
 };
 
 // This rank's shares of the step's losses; the shares of all ranks sum to the losses of
 // one process on the global batch.
-// total = nce + λ · ½ (intra_v + intra_t) + w_itc · itc + w_ims · ims + w_lmim · lmim.
+// total = nce + λ · ½ (intra_v + intra_t) + w_itc · itc + w_ims · ims + w_lmim · lmim
+//         + w_itm · itm.
 struct StepLosses {
   torch::Tensor total;  // 0-d, with gradient: backward() through it
   torch::Tensor nce;    // 0-d, detached
   torch::Tensor intra_video, intra_text;  // 0-d, detached; zeros when λ = 0
-  torch::Tensor itc, ims, lmim;           // 0-d, detached; zeros when off
+  torch::Tensor itc, ims, lmim, itm;      // 0-d, detached; zeros when off
   // The global batch's momentum embeddings [B, D], for Momentum::enqueue after the
   // optimiser step; undefined without momentum.
   torch::Tensor momentum_video, momentum_text;

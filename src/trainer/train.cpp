@@ -99,7 +99,7 @@ bool improves(const std::string& metric, double value, double best) {
 }
 
 // " itc 1.23 lmim 4.56": the AAI terms that are on, for the progress line.
-std::string aai_terms(const LossOptions& opt, double itc, double ims, double lmim) {
+std::string aai_terms(const LossOptions& opt, double itc, double ims, double lmim, double itm) {
   std::string out;
   char buf[64];
   const auto add = [&](const char* name, double weight, double value) {
@@ -110,6 +110,7 @@ std::string aai_terms(const LossOptions& opt, double itc, double ims, double lmi
   add("itc", opt.itc.weight, itc);
   add("ims", opt.ims.weight, ims);
   add("lmim", opt.lmim.weight, lmim);
+  add("itm", opt.itm_weight, itm);
   return out;
 }
 
@@ -303,7 +304,8 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     reducer.finish();  // every rank now holds the gradient of the global-batch loss
     // The global losses: the sums of the ranks' shares, in one all-reduce.
     auto values = torch::stack({losses.total.detach(), losses.nce, losses.intra_video,
-                                losses.intra_text, losses.itc, losses.ims, losses.lmim})
+                                losses.intra_text, losses.itc, losses.ims, losses.lmim,
+                                losses.itm})
                       .to(torch::kDouble)
                       .contiguous();
     comm.all_reduce_sum(values);
@@ -334,14 +336,14 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
       const double nce = values[1].item<double>(), intra_v = values[2].item<double>(),
                    intra_t = values[3].item<double>();
       const double itc = values[4].item<double>(), ims = values[5].item<double>(),
-                   lmim = values[6].item<double>();
+                   lmim = values[6].item<double>(), itm = values[7].item<double>();
       char line[320];
       std::snprintf(line, sizeof line,
                     "epoch %lld/%lld step %lld/%lld loss %.4f (nce %.4f intra_v %.4f "
                     "intra_t %.4f%s) lr %.3g scale %.2f samples/s %.0f eta %s",
                     static_cast<long long>(epoch + 1), static_cast<long long>(cfg.trainer.epochs),
                     static_cast<long long>(done), static_cast<long long>(total_steps), loss_value,
-                    nce, intra_v, intra_t, aai_terms(loss_opt, itc, ims, lmim).c_str(), lr,
+                    nce, intra_v, intra_t, aai_terms(loss_opt, itc, ims, lmim, itm).c_str(), lr,
                     scale, window.samples_per_s(), format_duration(eta).c_str());
       LOG(INFO) << line;
       const auto record = JsonLine()
@@ -355,6 +357,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
                               .add("loss_itc", itc)
                               .add("loss_ims", ims)
                               .add("loss_lmim", lmim)
+                              .add("loss_itm", itm)
                               .add("lr", lr)
                               .add("logit_scale", scale)
                               .add("samples_per_s", window.samples_per_s())

@@ -61,6 +61,7 @@ model::DualEncoderOptions model_options(const trainer::LossOptions& loss = {}) {
   o.text.layers = 1;
   o.text.heads = 2;
   o.local_heads = loss.needs_local_heads();
+  if (loss.itm_weight > 0) o.fusion = model::FusionOptions{8, 1, 2, 0.0};
   return o;
 }
 
@@ -152,11 +153,15 @@ std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
   trainer::LossOptions lmim;
   lmim.lmim = {0.9, 0.15};
   all.emplace_back("lmim", lmim);
+  trainer::LossOptions itm;
+  itm.itm_weight = 1.2;  // hard negatives from anywhere in the global batch
+  all.emplace_back("itm", itm);
   trainer::LossOptions every = js;
   every.itc = queues.itc;
   every.ims = queues.ims;
   every.lmim = lmim.lmim;
-  all.emplace_back("lica itc ims lmim", every);
+  every.itm_weight = itm.itm_weight;
+  all.emplace_back("lica itc ims lmim itm", every);
   return all;
 }
 
@@ -195,7 +200,7 @@ TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
         << names[i] << " max diff " << (got[i] - ref[i]).abs().max().item<double>();
   }
 }
-INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Range(0, 6));
+INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Range(0, 7));
 
 // 20 AdamW steps with the trainer's pieces (all-gather, reducer, clipping, schedule,
 // logit-scale clamp) track one process on the same global batches within 1e-9 (float64;
@@ -269,12 +274,17 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
   const auto file = data::FeatureFile::open(path);
   const auto& split = file.split("test");
   ASSERT_EQ(split.videos.size(), 37u);
-  auto model = make_model();
+  trainer::LossOptions with_fusion;
+  with_fusion.itm_weight = 1.0;
+  auto model = make_model(with_fusion);
   model->to(torch::kFloat);
   dist::LocalCommunicator local;
-  // Plain, and with dual-softmax re-normalisation (its column norm spans every rank's queries).
-  for (bool dsl : {false, true}) {
-    const trainer::EvalOptions opt{5, 3, dsl, 0.05};
+  // Plain, with dual-softmax re-normalisation (its column norm spans every rank's queries),
+  // and with fusion re-ranking of each query's top 4 (candidates' frames from every rank).
+  for (auto [dsl, rerank] : {std::pair{false, 0}, std::pair{true, 0}, std::pair{false, 4},
+                             std::pair{true, 4}}) {
+    SCOPED_TRACE("dsl " + std::to_string(dsl) + " rerank " + std::to_string(rerank));
+    const trainer::EvalOptions opt{5, 3, dsl, 0.05, rerank};
     const auto ref = trainer::evaluate_split(model, file, split, opt, local);
     const auto got = trainer::evaluate_split(model, file, split, opt, comm());
     for (auto [a, b] : {std::pair{ref.t2v, got.t2v}, std::pair{ref.v2t, got.v2t}}) {
@@ -286,6 +296,11 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
       EXPECT_EQ(a.mnr, b.mnr) << "dsl " << dsl;
     }
   }
+  // Re-ranking does change the ranks (the random fusion encoder reorders the top 4).
+  const auto plain = trainer::evaluate_split(model, file, split, {5, 3, false, 0.05, 0}, local);
+  const auto reranked = trainer::evaluate_split(model, file, split, {5, 3, false, 0.05, 4}, local);
+  EXPECT_NE(plain.t2v.mnr, reranked.t2v.mnr);
+  EXPECT_NE(plain.v2t.mnr, reranked.v2t.mnr);
   fs::remove_all(dir);
 }
 
