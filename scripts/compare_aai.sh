@@ -19,15 +19,7 @@ runs_file="$study/runs.tsv"
 base=configs/synthetic_baseline.yaml
 lica=configs/synthetic_lica.yaml
 
-train() {  # train GROUP CONFIG SEED [--set k=v ...]
-  local group=$1 config=$2 seed=$3
-  shift 3
-  local dir="$study/${group// /_}-s$seed"
-  build/lica_dist_train --config "$config" --set "trainer.seed=$seed" --set "run.dir=$dir" "$@" \
-    > "$dir.out" 2>&1 || { tail -20 "$dir.out"; exit 1; }
-  printf '%s\t%s\t%s\n' "$group" "$dir" "$*" >> "$runs_file"
-  echo "$group seed $seed: $(grep '^test' "$dir.out")"
-}
+source scripts/study_lib.sh
 
 # An evaluation-only variant of a trained run: its final checkpoint evaluated again with
 # other eval.* keys, recorded as a run of its own (metrics.jsonl with the one test record).
@@ -48,21 +40,54 @@ ims=(--set loss.ims.weight=0.2)
 lmim=(--set loss.lmim.weight=0.5)
 fusion=(--set model.fusion.layers=1 --set loss.itm_weight=1 --set eval.rerank_top_k=10)
 dsl=(--set eval.dsl=true)
-# The combination with LICA: the modules that helped alone.
-best_name="GPO + LMIM"
-best=("${gpo[@]}" "${lmim[@]}")
+# The trained modules, each alone over the baseline; the combination with LICA is chosen from
+# their results below.
+declare -A module_args=(
+  ["GPO"]="${gpo[*]}"
+  ["ITC with queues"]="${itc[*]}"
+  ["IMS"]="${ims[*]}"
+  ["LMIM"]="${lmim[*]}"
+  ["fusion re-ranking (top 10)"]="${fusion[*]}"
+)
+modules=("GPO" "ITC with queues" "IMS" "LMIM" "fusion re-ranking (top 10)")
 for seed in $(seq 1 "$seeds"); do
-  train "baseline" "$base" "$seed"
-  train "LICA" "$lica" "$seed"
-  train "GPO" "$base" "$seed" "${gpo[@]}"
-  train "ITC with queues" "$base" "$seed" "${itc[@]}"
-  train "IMS" "$base" "$seed" "${ims[@]}"
-  train "LMIM" "$base" "$seed" "${lmim[@]}"
-  train "fusion re-ranking (top 10)" "$base" "$seed" "${fusion[@]}"
+  study_train "baseline" "$base" "$seed"
+  study_train "LICA" "$lica" "$seed"
+  for m in "${modules[@]}"; do
+    # shellcheck disable=SC2086  # the module's --set words
+    study_train "$m" "$base" "$seed" ${module_args[$m]}
+  done
   evaluate "fusion encoder trained, no re-ranking" "fusion re-ranking (top 10)" "$seed" --set eval.rerank_top_k=0
   evaluate "DSL" "baseline" "$seed" "${dsl[@]}"
-  train "LICA + $best_name" "$lica" "$seed" "${best[@]}"
-  evaluate "LICA + $best_name + DSL" "LICA + $best_name" "$seed" "${dsl[@]}"
+done
+
+# The best combination with LICA: every trained module whose mean R@1 (t2v + v2t) over the
+# seeds beats the baseline's, then the same with DSL at evaluation.
+mapfile -t chosen < <(/usr/bin/python3 - "$runs_file" "${modules[@]}" <<'PY'
+import json, statistics, sys
+runs, modules = sys.argv[1], sys.argv[2:]
+score = {}
+for line in open(runs):
+    group, run_dir = line.rstrip("\n").split("\t")[:2]
+    test = [json.loads(l) for l in open(f"{run_dir}/metrics.jsonl") if '"split": "test"' in l][-1]
+    score.setdefault(group, []).append(test["t2v_r1"] + test["v2t_r1"])
+base = statistics.mean(score["baseline"])
+for m in modules:
+    if statistics.mean(score[m]) > base:
+        print(m)
+PY
+)
+combo_args=()
+combo_name="LICA"
+for m in "${chosen[@]}"; do
+  # shellcheck disable=SC2206
+  combo_args+=(${module_args[$m]})
+  combo_name+=" + $m"
+done
+echo "combination: $combo_name"
+for seed in $(seq 1 "$seeds"); do
+  study_train "$combo_name" "$lica" "$seed" "${combo_args[@]}"
+  evaluate "$combo_name + DSL" "$combo_name" "$seed" "${dsl[@]}"
 done
 
 section=$(/usr/bin/python3 tools/summarize_runs.py "$runs_file" \

@@ -18,24 +18,16 @@ build/lica_make_synthetic --out data/synth_fn.h5 "${data_args[@]}"
 runs_file="$study/runs.tsv"
 : > "$runs_file"
 
-train() {  # train GROUP CONFIG SEED [--set k=v ...]
-  local group=$1 config=$2 seed=$3
-  shift 3
-  local dir="$study/${group// /_}-s$seed"
-  build/lica_dist_train --config "$config" --set "trainer.seed=$seed" --set "run.dir=$dir" "$@" \
-    > "$dir.out" 2>&1 || { tail -20 "$dir.out"; exit 1; }
-  printf '%s\t%s\t%s\n' "$group" "$dir" "$*" >> "$runs_file"
-  echo "$group seed $seed: $(grep '^test' "$dir.out")"
-}
+source scripts/study_lib.sh
 
 for seed in $(seq 1 "$seeds"); do
-  train "baseline" configs/synthetic_baseline.yaml "$seed"
-  train "LICA λ=1 top_k=8 τ=0.1" configs/synthetic_lica.yaml "$seed"
+  study_train "baseline" configs/synthetic_baseline.yaml "$seed"
+  study_train "LICA λ=1 top_k=8 τ=0.1" configs/synthetic_lica.yaml "$seed"
 done
 for seed in $(seq 1 "$sweep_seeds"); do
-  for w in 0.3 3; do train "λ=$w" configs/synthetic_lica.yaml "$seed" --set "loss.lica.weight=$w"; done
-  for k in 2 32; do train "top_k=$k" configs/synthetic_lica.yaml "$seed" --set "loss.lica.top_k=$k"; done
-  for t in 0.03 1; do train "τ=$t" configs/synthetic_lica.yaml "$seed" --set "loss.lica.tau_intra=$t"; done
+  for w in 0.3 3; do study_train "λ=$w" configs/synthetic_lica.yaml "$seed" --set "loss.lica.weight=$w"; done
+  for k in 2 32; do study_train "top_k=$k" configs/synthetic_lica.yaml "$seed" --set "loss.lica.top_k=$k"; done
+  for t in 0.03 1; do study_train "τ=$t" configs/synthetic_lica.yaml "$seed" --set "loss.lica.tau_intra=$t"; done
 done
 
 /usr/bin/python3 tools/summarize_runs.py "$runs_file" \

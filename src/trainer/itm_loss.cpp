@@ -6,21 +6,26 @@ namespace lica::trainer {
 
 namespace F = torch::nn::functional;
 
-HardNegatives hard_negatives(const torch::Tensor& similarity, int64_t offset, int64_t rows) {
+HardNegatives hard_negatives(const torch::Tensor& similarity, int64_t offset, int64_t rows,
+                             uint64_t seed) {
   TORCH_CHECK(similarity.dim() == 2 && similarity.size(0) == similarity.size(1) &&
                   similarity.size(0) >= 2,
               "hard_negatives: expected a square [B, B] similarity with B >= 2, got ",
               similarity.sizes());
   torch::NoGradGuard no_grad;
-  const auto own = torch::arange(offset, offset + rows,
-                                 torch::TensorOptions().dtype(torch::kLong).device(similarity.device()));
-  const auto exclude_own = [&](torch::Tensor block) {  // [rows, B]: row r loses column offset + r
-    return block.scatter(1, own.unsqueeze(1), -std::numeric_limits<double>::infinity());
+  const int64_t batch = similarity.size(0);
+  const auto diagonal = torch::eye(batch, torch::TensorOptions().dtype(torch::kBool).device(similarity.device()));
+  auto generator = at::detail::createCPUGenerator(seed);
+  // [B] one draw per row of `logits` from softmax over its off-diagonal entries, in double
+  // so the probabilities are the same whatever the input's dtype.
+  const auto draw = [&](const torch::Tensor& logits) {
+    const auto probs = torch::softmax(
+        logits.to(torch::kDouble).masked_fill(diagonal, -std::numeric_limits<double>::infinity()), 1);
+    return torch::multinomial(probs.cpu(), 1, false, generator).squeeze(1).to(similarity.device());
   };
-  // argmax returns the first maximal index: ties go to the smaller j.
   HardNegatives out;
-  out.text_for_video = exclude_own(similarity.slice(0, offset, offset + rows)).argmax(1);
-  out.video_for_text = exclude_own(similarity.slice(1, offset, offset + rows).t()).argmax(1);
+  out.text_for_video = draw(similarity).slice(0, offset, offset + rows);
+  out.video_for_text = draw(similarity.t()).slice(0, offset, offset + rows);
   return out;
 }
 

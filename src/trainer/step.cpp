@@ -30,7 +30,7 @@ AffinitySource parse_affinity_source(const std::string& s) {
 
 StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
-                       const LossOptions& opt) {
+                       const LossOptions& opt, uint64_t sample_seed) {
   const auto video_seq = model->encode_video_sequence(local.video, local.video_mask);
   const auto text_seq = model->encode_text_sequence(local.text, local.text_mask);
   const auto& video = video_seq.embedding;                   // [b, D]
@@ -99,10 +99,11 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
     out.lmim = lmim.detach();
   }
   if (opt.itm_weight > 0.0) {
-    // Hard negatives from the global similarity matrix; their frames and tokens may live on
-    // any rank, so the sequences travel through the autograd all-gather too.
-    const auto negatives =
-        hard_negatives(all_video.detach().matmul(all_text.detach().t()), offset, video.size(0));
+    // Hard negatives drawn from the global similarity matrix; their frames and tokens may
+    // live on any rank, so the sequences travel through the autograd all-gather too.
+    const auto negatives = hard_negatives(
+        scaled_logits(all_video.detach(), all_text.detach(), scale.detach()), offset,
+        video.size(0), sample_seed);
     auto all_frames = dist::all_gather_with_grad(comm, video_seq.sequence);  // [B, F, D]
     auto all_tokens = dist::all_gather_with_grad(comm, text_seq.sequence);   // [B, L, D]
     const auto all_video_mask = comm.all_gather(local.video_mask.to(torch::kUInt8)).to(torch::kBool);

@@ -50,9 +50,11 @@ struct StepLosses {
 
 // `local` holds this rank's rows of the global batch, the first at global index `offset`.
 // `momentum` is needed when opt.needs_momentum() (else may be empty, e.g. nullptr); its
-// queues hold past batches only. After backward(), all-reduce (sum) the parameter gradients.
+// queues hold past batches only. `sample_seed` seeds ITM's draw of hard negatives: the
+// trainer derives one from (trainer.seed, step), so a resumed run draws the same. After
+// backward(), all-reduce (sum) the parameter gradients.
 StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
-                       const LossOptions& opt);
+                       const LossOptions& opt, uint64_t sample_seed = 0);
 
 }  // namespace lica::trainer

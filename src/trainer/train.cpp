@@ -114,6 +114,12 @@ std::string aai_terms(const LossOptions& opt, double itc, double ims, double lmi
   return out;
 }
 
+// The seed of a step's sampling (ITM's hard negatives): a function of the run's seed and the
+// step alone, so every rank, every W and a resumed run draw alike.
+uint64_t sample_seed(int64_t seed, int64_t step) {
+  return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step);
+}
+
 JsonLine eval_record(const std::string& split, int64_t step, int64_t epoch,
                      const RetrievalMetrics& m) {
   JsonLine line;
@@ -297,7 +303,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     const StepSlice slice = slice_of(step);
     const auto b = loader.next();
     const auto losses =
-        step_losses(model, momentum, comm, b, slice.r0, loss_opt);
+        step_losses(model, momentum, comm, b, slice.r0, loss_opt, sample_seed(cfg.trainer.seed, step));
     optimizer->zero_grad();
     reducer.prepare();
     losses.total.backward();

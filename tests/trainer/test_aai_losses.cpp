@@ -7,7 +7,7 @@
 #include "dist/local_communicator.h"
 #include "model/pooling.h"
 #include "trainer/losses.h"
-#include "trainer/numeric_grad.h"
+#include "trainer/step_gradients.h"
 #include "trainer/step.h"
 
 namespace lica::trainer {
@@ -137,27 +137,13 @@ TEST(AaiTerms, GradientsMatchFiniteDifferencesInFloat64) {
   auto model = tiny_model(true);
   auto momentum = queued_momentum(model, 6);
   const auto batch = tiny_batch();
-  dist::LocalCommunicator local;
   LossOptions opt;  // not LICA: its affinities are stop-gradient, finite differences are not
   opt.itc = {0.7, 0.2};
   opt.ims = {0.4, 0.15};
   opt.lmim = {0.9, 0.25};
-  auto params = model->named_parameters();
   for (const char* name : {"video.proj.weight", "local_text.weight", "logit_scale"}) {
     SCOPED_TRACE(name);
-    auto& p = params[name];
-    for (auto& q : model->parameters()) q.mutable_grad() = torch::Tensor();
-    step_losses(model, momentum, local, batch, 0, opt).total.backward();
-    const auto analytic = p.grad().clone();
-    const auto f = [&](const torch::Tensor& x) {
-      torch::NoGradGuard no_grad;
-      const auto saved = p.detach().clone();
-      p.copy_(x);
-      auto value = step_losses(model, momentum, local, batch, 0, opt).total.detach();
-      p.copy_(saved);
-      return value;
-    };
-    const auto numeric = testing::numeric_grad(f, p.detach());
+    const auto [analytic, numeric] = testing::step_gradients(model, momentum, batch, opt, name);
     // Central differences with h = 1e-6 in float64 are accurate to ~1e-9 here.
     EXPECT_TRUE(torch::allclose(analytic, numeric, 1e-6, 1e-8))
         << "max diff " << (analytic - numeric).abs().max().item<double>();

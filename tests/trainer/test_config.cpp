@@ -191,6 +191,17 @@ TEST(Config, CrossFieldRules) {
                                              "eval:\n  rerank_top_k: 10\n", kSource), kSource));
 }
 
+TEST(Config, EveryShippedConfigLoadsAndValidates) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LICA_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_NO_THROW(validate(load_config(entry.path().string()), entry.path().string()));
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+}
+
 TEST(Config, OverrideSetsValues) {
   Config c;
   apply_override(c, "trainer.lr=1e-4");

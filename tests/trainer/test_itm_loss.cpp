@@ -5,25 +5,40 @@
 #include <cmath>
 
 #include "dist/local_communicator.h"
-#include "trainer/numeric_grad.h"
-#include "trainer/step.h"
+#include "trainer/step_gradients.h"
 
 namespace lica::trainer {
 namespace {
 
-TEST(HardNegatives, AreTheMostSimilarOtherSamplesWithTiesToTheSmallerIndex) {
-  // S[i][j]: video i against text j.
-  const auto s = torch::tensor({{9.0, 5.0, 5.0, 1.0},
-                                {2.0, 9.0, 3.0, 3.0},
-                                {7.0, 0.0, 9.0, 8.0},
-                                {1.0, 6.0, 4.0, 9.0}});
-  const auto all = hard_negatives(s, 0, 4);
-  // Row 0: texts 1 and 2 tie at 5 -> 1; the diagonal is never chosen although it is largest.
-  EXPECT_TRUE(torch::equal(all.text_for_video, torch::tensor({1, 2, 3, 1}, torch::kLong)));
-  // Column 0 (text 0): videos 1..3 score 2, 7, 1 -> 2; column 2: 5, 3, -, 4 -> 0.
-  EXPECT_TRUE(torch::equal(all.video_for_text, torch::tensor({2, 3, 0, 2}, torch::kLong)));
-  // A rank's rows give the same global indices as the whole batch.
-  const auto mine = hard_negatives(s, 2, 2);
+TEST(HardNegatives, AreDrawnFromTheSoftmaxOfTheOtherSamples) {
+  // S[i][j]: video i against caption j, as logits.
+  const auto s = torch::tensor({{9.0, 1.0, 2.0, 0.0},
+                                {0.5, 9.0, 0.0, 0.0},
+                                {1.0, 1.0, 9.0, 1.0},
+                                {0.0, 3.0, 0.0, 9.0}});
+  // Over many seeds the frequencies follow softmax_{j != i}, the own sample never drawn.
+  const int draws = 4000;
+  auto text_counts = torch::zeros({4, 4}), video_counts = torch::zeros({4, 4});
+  for (int seed = 0; seed < draws; ++seed) {
+    const auto n = hard_negatives(s, 0, 4, static_cast<uint64_t>(seed));
+    for (int64_t i = 0; i < 4; ++i) {
+      text_counts[i][n.text_for_video[i].item<int64_t>()] += 1;
+      video_counts[i][n.video_for_text[i].item<int64_t>()] += 1;
+    }
+  }
+  const auto expected = [](const torch::Tensor& logits) {
+    return torch::softmax(logits.masked_fill(torch::eye(4, torch::kBool), -1e30), 1);
+  };
+  // Binomial standard error at 4000 draws is at most 0.008; 0.03 is ~4 of them.
+  EXPECT_LT((text_counts / draws - expected(s)).abs().max().item<double>(), 0.03);
+  EXPECT_LT((video_counts / draws - expected(s.t())).abs().max().item<double>(), 0.03);
+  EXPECT_EQ(text_counts.diagonal().sum().item<double>(), 0.0);
+  EXPECT_EQ(video_counts.diagonal().sum().item<double>(), 0.0);
+  // One seed: the same draws again, and a rank's rows are its slice of the whole batch's.
+  const auto all = hard_negatives(s, 0, 4, 77);
+  const auto again = hard_negatives(s, 0, 4, 77);
+  EXPECT_TRUE(torch::equal(all.text_for_video, again.text_for_video));
+  const auto mine = hard_negatives(s, 2, 2, 77);
   EXPECT_TRUE(torch::equal(mine.text_for_video, all.text_for_video.slice(0, 2, 4)));
   EXPECT_TRUE(torch::equal(mine.video_for_text, all.video_for_text.slice(0, 2, 4)));
 }
@@ -61,28 +76,14 @@ TEST(ItmLoss, StepGradientsMatchFiniteDifferencesInFloat64) {
   b.text = torch::randn({4, 3, 3}, torch::kDouble);
   b.video_mask = torch::arange(3).unsqueeze(0) < torch::tensor({1, 3, 2, 3}).unsqueeze(1);
   b.text_mask = torch::arange(3).unsqueeze(0) < torch::tensor({2, 1, 3, 3}).unsqueeze(1);
-  dist::LocalCommunicator local;
   LossOptions opt;
   opt.itm_weight = 1.5;
-  auto params = model->named_parameters();
   for (const char* name : {"fusion.head.weight", "video.proj.weight"}) {
     SCOPED_TRACE(name);
-    auto& p = params[name];
-    for (auto& q : model->parameters()) q.mutable_grad() = torch::Tensor();
-    const auto losses = step_losses(model, nullptr, local, b, 0, opt);
-    EXPECT_GT(losses.itm.item<double>(), 0.0);
-    losses.total.backward();
-    const auto analytic = p.grad().clone();
-    const auto f = [&](const torch::Tensor& x) {
-      torch::NoGradGuard no_grad;
-      const auto saved = p.detach().clone();
-      p.copy_(x);
-      auto value = step_losses(model, nullptr, local, b, 0, opt).total.detach();
-      p.copy_(saved);
-      return value;
-    };
+    dist::LocalCommunicator local;
+    EXPECT_GT(step_losses(model, nullptr, local, b, 0, opt).itm.item<double>(), 0.0);
     // The hard negatives are picked by argmax: a step of 1e-6 does not change them here.
-    const auto numeric = testing::numeric_grad(f, p.detach());
+    const auto [analytic, numeric] = testing::step_gradients(model, nullptr, b, opt, name);
     EXPECT_TRUE(torch::allclose(analytic, numeric, 1e-6, 1e-8))
         << "max diff " << (analytic - numeric).abs().max().item<double>();
     EXPECT_GT(analytic.abs().max().item<double>(), 1e-4);
