@@ -68,14 +68,17 @@ TEST_F(Resume, StoppedBySigtermAndResumedIsBitwiseTheStraightRun) {
   EXPECT_EQ(second.test->v2t.mnr, straight_.test->v2t.mnr);
 }
 
-// The AAI state (momentum towers, queues that wrap around, LMIM's heads) is saved and
-// restored: a stopped and resumed run with every AAI term equals the straight one bitwise.
+// The AAI state (momentum towers, queues that wrap around, LMIM's heads, the fusion encoder,
+// ITM's per-step negative draws) is saved or re-derived: a stopped and resumed run with every
+// AAI term equals the straight one bitwise.
 TEST_F(Resume, AaiMomentumQueuesAndHeadsResumeBitwise) {
   const auto aai = [&](const std::string& run) {
     auto cfg = config(run);
     cfg.loss.itc.weight = 0.5;
     cfg.loss.ims.weight = 0.3;
     cfg.loss.lmim.weight = 0.4;
+    cfg.model.fusion.layers = 1;
+    cfg.loss.itm_weight = 0.5;
     cfg.model.momentum.queue_size = 60;  // wraps every 2.5 steps of 24
     cfg.model.momentum.m = 0.9;
     return cfg;
