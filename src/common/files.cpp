@@ -48,6 +48,10 @@ void write_file_synced(const std::filesystem::path& path, const std::string& byt
   fsync_or_throw(fd, path);
 }
 
+void fsync_file(const std::filesystem::path& path) {
+  fsync_or_throw(Fd(path, O_RDONLY | O_CLOEXEC), path);
+}
+
 void fsync_directory(const std::filesystem::path& dir) {
   fsync_or_throw(Fd(dir, O_RDONLY | O_DIRECTORY), dir);
 }

@@ -10,6 +10,9 @@ namespace lica {
 // Writes the whole of `bytes` to a new `path` and fsyncs it. Throws lica::Error naming it.
 void write_file_synced(const std::filesystem::path& path, const std::string& bytes);
 
+// fsyncs an existing file (one another library wrote), so its bytes are on disk.
+void fsync_file(const std::filesystem::path& path);
+
 // fsyncs a directory, so renames inside it are on disk.
 void fsync_directory(const std::filesystem::path& dir);
 

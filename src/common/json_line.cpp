@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace lica {
 
@@ -50,6 +51,11 @@ JsonLine& JsonLine::add(const std::string& key, bool value) {
 
 JsonLine& JsonLine::add(const std::string& key, const std::string& value) {
   fields_.emplace_back(key, json_quote(value));
+  return *this;
+}
+
+JsonLine& JsonLine::add_json(const std::string& key, std::string encoded) {
+  fields_.emplace_back(key, std::move(encoded));
   return *this;
 }
 

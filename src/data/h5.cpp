@@ -407,6 +407,34 @@ int64_t read_int_attribute(hid_t loc, const std::string& name) {
   return value;
 }
 
+std::string read_string_attribute(hid_t loc, const std::string& name) {
+  silence_errors();
+  Attribute attr(H5Aopen(loc, name.c_str(), H5P_DEFAULT));
+  if (!attr.valid()) throw InputError(file_name(loc) + ": attribute " + name + " is missing");
+  Datatype type(H5Aget_type(attr.get()));
+  Dataspace space(H5Aget_space(attr.get()));
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    throw InputError(file_name(loc) + ": attribute " + name + " has type " + type_name(type.get()) +
+                     " and " + std::to_string(H5Sget_simple_extent_npoints(space.get())) +
+                     " elements, expected one string");
+  }
+  Datatype mem_type(H5Tcopy(H5T_C_S1));
+  H5Tset_cset(mem_type.get(), H5Tget_cset(type.get()));
+  if (H5Tis_variable_str(type.get()) > 0) {
+    H5Tset_size(mem_type.get(), H5T_VARIABLE);
+    char* p = nullptr;
+    checked(H5Aread(attr.get(), mem_type.get(), &p), loc, "H5Aread");
+    std::string value = p ? p : "";
+    H5free_memory(p);
+    return value;
+  }
+  const size_t size = H5Tget_size(type.get());
+  H5Tset_size(mem_type.get(), size);
+  std::vector<char> buf(size);
+  checked(H5Aread(attr.get(), mem_type.get(), buf.data()), loc, "H5Aread");
+  return std::string(buf.data(), strnlen(buf.data(), size));
+}
+
 std::vector<std::string> read_strings(const Dataset& dataset) {
   silence_errors();
   Datatype file_type = dataset_type(dataset);
@@ -496,6 +524,17 @@ void write_int_attribute(hid_t loc, const std::string& name, int64_t value) {
       H5Acreate2(loc, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
   checked(attr.get(), loc, "H5Acreate2");
   checked(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), loc, "H5Awrite");
+}
+
+void write_string_attribute(hid_t loc, const std::string& name, const std::string& value) {
+  silence_errors();
+  if (H5Aexists(loc, name.c_str()) > 0) checked(H5Adelete(loc, name.c_str()), loc, "H5Adelete");
+  Dataspace space(H5Screate(H5S_SCALAR));
+  Datatype type = utf8_string_type();
+  Attribute attr(H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  checked(attr.get(), loc, "H5Acreate2");
+  const char* p = value.c_str();
+  checked(H5Awrite(attr.get(), type.get(), &p), loc, "H5Awrite");
 }
 
 }  // namespace lica::data::h5

@@ -120,6 +120,8 @@ void read_row_runs(const Dataset& dataset, const std::vector<std::pair<int64_t, 
                    hid_t mem_type, void* out);
 // A scalar integer attribute of loc.
 int64_t read_int_attribute(hid_t loc, const std::string& name);
+// A scalar string attribute of loc (variable or fixed length).
+std::string read_string_attribute(hid_t loc, const std::string& name);
 // A variable- or fixed-length string 1-D dataset.
 std::vector<std::string> read_strings(const Dataset& dataset);
 
@@ -138,5 +140,7 @@ void write_string_rows(const Dataset& dataset, int64_t row0, const std::vector<s
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values);
 // Writes (replaces) a scalar int64 attribute of loc.
 void write_int_attribute(hid_t loc, const std::string& name, int64_t value);
+// Writes (replaces) a scalar variable-length UTF-8 string attribute of loc (h5py reads a str).
+void write_string_attribute(hid_t loc, const std::string& name, const std::string& value);
 
 }  // namespace lica::data::h5

@@ -10,13 +10,12 @@
 
 namespace lica::trainer {
 
-CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const std::string& split,
-                                   dist::Communicator& comm) {
-  const auto started = std::chrono::steady_clock::now();
+ResolvedCheckpoint resolve_for_inference(Config cfg, const std::string& spec,
+                                         dist::Communicator& comm) {
   std::string path;
   if (comm.rank() == 0) path = resolve_checkpoint(spec).string();
   dist::broadcast_string(comm, path, 0);
-  CheckpointEval result;
+  ResolvedCheckpoint result;
   result.checkpoint = path;
   result.step = read_progress(path).step;
   const Config saved = read_checkpoint_config(path);
@@ -28,14 +27,39 @@ CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const st
   }
   cfg.model = saved.model;
   cfg.loss = saved.loss;  // the loss terms decide some heads of the saved model (LMIM)
-  const auto file = open_features(cfg);
+  result.config = std::move(cfg);
+  return result;
+}
+
+model::DualEncoder load_dual_encoder(const ResolvedCheckpoint& checkpoint,
+                                     const data::FeatureFile& file) {
+  model::DualEncoder model(dual_encoder_options(checkpoint.config, file));
+  load_model(checkpoint.checkpoint, *model);
+  model->eval();
+  return model;
+}
+
+data::FeatureFile open_features_for(const ResolvedCheckpoint& checkpoint,
+                                    const std::string& path) {
+  Config cfg = checkpoint.config;
+  cfg.data.path = path;
+  return open_features(cfg);
+}
+
+CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const std::string& split,
+                                   dist::Communicator& comm) {
+  const auto started = std::chrono::steady_clock::now();
+  const ResolvedCheckpoint resolved = resolve_for_inference(std::move(cfg), spec, comm);
+  CheckpointEval result;
+  result.checkpoint = resolved.checkpoint;
+  result.step = resolved.step;
+  const auto file = open_features(resolved.config);
   const auto& split_index = file.split(split);
-  model::DualEncoder model(dual_encoder_options(cfg, file));
-  load_model(path, *model);
-  LOG(INFO) << "evaluating " << path << " (step " << result.step << ") on split '" << split
-            << "' of " << file.path() << " with " << comm.world_size() << " rank(s)";
-  result.metrics = evaluate_split(model, file, split_index,
-                                  eval_options(cfg), comm);
+  auto model = load_dual_encoder(resolved, file);
+  LOG(INFO) << "evaluating " << resolved.checkpoint.string() << " (step " << result.step
+            << ") on split '" << split << "' of " << file.path() << " with " << comm.world_size()
+            << " rank(s)";
+  result.metrics = evaluate_split(model, file, split_index, eval_options(resolved.config), comm);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <string>
 
+#include "data/feature_file.h"
 #include "dist/communicator.h"
+#include "model/dual_encoder.h"
 #include "trainer/config.h"
 #include "trainer/retrieval_metrics.h"
 
@@ -22,5 +24,24 @@ struct CheckpointEval {
 // Sharded over comm's ranks; every rank returns the same result.
 CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const std::string& split,
                                    dist::Communicator& comm);
+
+// A checkpoint to run: its resolved directory, step and the given config with model.* taken
+// from the checkpoint's config.yaml (keys that differ from `cfg` are logged).
+struct ResolvedCheckpoint {
+  std::filesystem::path checkpoint;  // the step_<N> directory
+  int64_t step = 0;
+  Config config;
+};
+// Rank 0 resolves `spec` (see resolve_checkpoint()), every rank gets the same directory.
+ResolvedCheckpoint resolve_for_inference(Config cfg, const std::string& spec,
+                                         dist::Communicator& comm);
+
+// The checkpoint's dual encoder built for `file` (its dims) with the saved weights, in eval
+// mode. InputError when the file does not fit the checkpoint's model.
+model::DualEncoder load_dual_encoder(const ResolvedCheckpoint& checkpoint,
+                                     const data::FeatureFile& file);
+
+// Opens `path` validated against the checkpoint's model dims (model.video_dim, text_dim).
+data::FeatureFile open_features_for(const ResolvedCheckpoint& checkpoint, const std::string& path);
 
 }  // namespace lica::trainer

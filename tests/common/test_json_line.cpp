@@ -15,6 +15,12 @@ TEST(JsonLine, WritesNumbersStringsAndNullForNonFinite) {
             "{\"step\": 12, \"loss\": 0.5, \"split\": \"va\\\"l\", \"nan\": null, \"ok\": true}");
 }
 
+TEST(JsonLine, InsertsEncodedJsonAsItIs) {
+  JsonLine j;
+  j.add("q", "a").add_json("results", "[" + JsonLine().add("i", 1).str() + "]");
+  EXPECT_EQ(j.str(), "{\"q\": \"a\", \"results\": [{\"i\": 1}]}");
+}
+
 TEST(JsonLine, EscapesControlCharacters) {
   EXPECT_EQ(json_quote("a\nb\x01"), "\"a\\nb\\u0001\"");
 }

@@ -1,0 +1,60 @@
+// lica_eval --export under mpirun: the embedding file written at W ranks (every rank encodes
+// its share of the batches, rank 0 writes) equals the one written by one process, bitwise.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "data/embedding_file.h"
+#include "dist/local_communicator.h"
+#include "mpi/mpi_env.h"
+#include "support/search_data.h"
+#include "trainer/export_embeddings.h"
+
+namespace lica {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::comm;
+
+TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
+  std::string dir;
+  if (comm().rank() == 0) {
+    dir = (fs::temp_directory_path() / ("lica_mpi_export_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  dist::broadcast_string(comm(), dir, 0);
+  const auto cfg = testing::make_search_data(dir, comm());
+  const std::string spec = testing::checkpoint_of(dir).string();
+  const auto wide = fs::path(dir) / "w.h5";
+  const auto s = trainer::export_embeddings(cfg, spec, "test", wide.string(), comm());
+  EXPECT_EQ(s.videos, 16);
+  if (comm().rank() == 0) {
+    dist::LocalCommunicator one;
+    const auto single = fs::path(dir) / "w1.h5";
+    trainer::export_embeddings(cfg, spec, "test", single.string(), one);
+    const auto a = data::read_embeddings(wide.string());
+    const auto b = data::read_embeddings(single.string());
+    const double dv = (a.videos.embeddings - b.videos.embeddings).abs().max().item<double>();
+    const double dt = (a.texts.embeddings - b.texts.embeddings).abs().max().item<double>();
+    std::printf("export W=%d vs W=1: %lld videos, %lld captions, max |dv| %g, max |dt| %g\n",
+                comm().world_size(), static_cast<long long>(a.videos.size()),
+                static_cast<long long>(a.texts.size()), dv, dt);
+    // Every batch is encoded as at W = 1 (encode_split.h), so the bytes are the same.
+    EXPECT_EQ(dv, 0.0);
+    EXPECT_EQ(dt, 0.0);
+    EXPECT_EQ(a.videos.ids, b.videos.ids);
+    EXPECT_EQ(a.videos.index, b.videos.index);
+    EXPECT_EQ(a.texts.ids, b.texts.ids);
+    EXPECT_EQ(a.texts.index, b.texts.index);
+    EXPECT_EQ(a.text_video, b.text_video);
+    EXPECT_EQ(a.text_raw, b.text_raw);
+    EXPECT_GT(a.texts.size(), 16);
+  }
+  comm().barrier();
+  if (comm().rank() == 0) fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace lica
