@@ -7,6 +7,7 @@
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
 #include "trainer/config.h"
+#include "trainer/device.h"
 #include "trainer/train.h"
 
 int main(int argc, char** argv) {
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
       return lica::kExitOk;
     }
     lica::StopSignals signals;  // before MPI starts, so no signal is missed
-    auto comm = lica::dist::make_communicator(cfg.dist.backend);
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg));
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::TrainOptions options;
       options.resume = resume;
