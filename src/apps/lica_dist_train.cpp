@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       return lica::kExitOk;
     }
     lica::StopSignals signals;  // before MPI starts, so no signal is missed
-    auto comm = lica::dist::make_communicator(cfg.dist.backend);
+    auto comm = lica::dist::make_communicator(cfg.dist.backend, {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::TrainOptions options;
       options.resume = resume;
