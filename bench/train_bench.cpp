@@ -42,6 +42,11 @@
 #ifdef LICA_WITH_CUDA
 #include <ATen/autocast_mode.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <torch/version.h>
+// LibTorch 2.4 made the autocast calls per device type; older ones name the GPU's.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define LICA_AUTOCAST_PER_DEVICE 1
+#endif
 #endif
 
 namespace {
@@ -72,15 +77,19 @@ double h100_peak_tflops(Precision p) {
 }
 
 // bf16 autocast over a forward pass on CUDA, as torch.autocast("cuda", torch.bfloat16);
-// backward runs outside it, as PyTorch recommends. The at::autocast calls are LibTorch
-// 2.x's (the CUDA builds); CPU runs are fp32 only.
+// backward runs outside it, as PyTorch recommends. CPU runs are fp32 only.
 class Autocast {
  public:
   explicit Autocast(bool on) : on_(on) {
 #ifdef LICA_WITH_CUDA
     if (!on_) return;
+#ifdef LICA_AUTOCAST_PER_DEVICE
     at::autocast::set_autocast_enabled(at::kCUDA, true);
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
     at::autocast::increment_nesting();
 #endif
   }
@@ -88,7 +97,11 @@ class Autocast {
 #ifdef LICA_WITH_CUDA
     if (!on_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef LICA_AUTOCAST_PER_DEVICE
     at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
 #endif
   }
   Autocast(const Autocast&) = delete;
