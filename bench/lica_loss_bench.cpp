@@ -1,5 +1,6 @@
 // lica_loss_bench: time and peak memory of the LICA intra-modal term (one modality),
-// forward and backward, direct form vs chunked form, for global batches B.
+// forward and backward, direct vs chunked vs fused form, for global batches B. Every form
+// starts from the embeddings (the direct and chunked forms build s · V · Tᵀ first).
 //   build/lica_loss_bench [--batches 256,1024,4096,8192] [--top-k 16] [--max-gb 12]
 // Each measurement runs in a forked child, so its peak resident memory (above the inputs)
 // is its own. The direct form is skipped where its [B, k, B] temporaries would pass --max-gb.
@@ -14,6 +15,7 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "trainer/lica_fused.h"
 #include "trainer/lica_loss.h"
 
 namespace {
@@ -32,24 +34,38 @@ struct Figures {
 
 // Runs in the child: one warm-up, then the timed forward and backward.
 Figures measure(int64_t batch, int64_t top_k, lica::trainer::LicaForm form) {
+  using namespace lica::trainer;
   torch::manual_seed(0);
-  auto logits = (torch::randn({batch, batch}) * 5).requires_grad_(true);
-  auto emb = torch::randn({batch, 64});
-  const auto affinity = lica::trainer::affinity_from_embeddings(emb);
-  lica::trainer::LicaOptions o;
+  auto unit = [&](int64_t dim) {
+    auto x = torch::randn({batch, dim});
+    return x / x.norm(2, 1, true);
+  };
+  auto video = unit(256).requires_grad_(true), text = unit(256).requires_grad_(true);
+  const auto scale = torch::scalar_tensor(20.0);
+  const auto affinity_rows = unit_rows(torch::randn({batch, 64}));
+  LicaOptions o;
   o.top_k = top_k;
   o.form = form;
   const double base = peak_rss_mb();
   Figures f;
   for (int round = 0; round < 2; ++round) {  // round 0 warms up
-    logits.mutable_grad() = torch::Tensor();
+    video.mutable_grad() = torch::Tensor();
+    text.mutable_grad() = torch::Tensor();
     auto t = Clock::now();
-    auto loss = lica::trainer::intra_consistency_loss(torch::log_softmax(logits, 1), affinity, o);
+    torch::Tensor loss;
+    if (form == LicaForm::kFused) {
+      loss = fused_intra_consistency_loss(video, text, scale,
+                                          lica_pairs(affinity_rows, 0, batch, o), o.divergence,
+                                          o.tile_cols);
+    } else {
+      loss = intra_consistency_loss(torch::log_softmax(scale * video.matmul(text.t()), 1),
+                                    affinity_rows.matmul(affinity_rows.t()), o);
+    }
     loss.item<float>();
     f.forward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     t = Clock::now();
     loss.backward();
-    logits.grad().sum().item<float>();
+    video.grad().sum().item<float>();
     f.backward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
   }
   f.peak_mb = peak_rss_mb() - base;
@@ -65,7 +81,7 @@ int main(int argc, char** argv) {
     int64_t top_k = 16, threads = 0;
     double max_gb = 12.0;
     lica::CommandLine cli("lica_loss_bench", "[options]",
-                          "Time and peak memory of the LICA term, direct vs chunked form.");
+                          "Time and peak memory of the LICA term, direct vs chunked vs fused form.");
     cli.option("batches", "comma-separated global batch sizes", &batches);
     cli.option("top-k", "neighbours per anchor (0 = all)", &top_k);
     cli.option("max-gb", "skip the direct form above this estimated memory", &max_gb);
@@ -79,11 +95,14 @@ int main(int argc, char** argv) {
     for (std::string item; std::getline(list, item, ',');) {
       const int64_t b = std::stoll(item);
       const int64_t k = (top_k <= 0 || top_k >= b - 1) ? b - 1 : top_k;
-      for (auto form : {lica::trainer::LicaForm::kDirect, lica::trainer::LicaForm::kChunked}) {
-        const char* name = form == lica::trainer::LicaForm::kDirect ? "direct" : "chunked";
+      using lica::trainer::LicaForm;
+      for (auto form : {LicaForm::kDirect, LicaForm::kChunked, LicaForm::kFused}) {
+        const char* name = form == LicaForm::kDirect    ? "direct"
+                           : form == LicaForm::kChunked ? "chunked"
+                                                        : "fused";
         // The direct form keeps several [B, k, B] float tensors for backward (about 8).
         const double direct_gb = 8.0 * 4.0 * static_cast<double>(b * k * b) / 1e9;
-        if (form == lica::trainer::LicaForm::kDirect && direct_gb > max_gb) {
+        if (form == LicaForm::kDirect && direct_gb > max_gb) {
           std::printf("%7lld %8s %11s %12s %12s  (skipped: needs about %.0f GB)\n",
                       static_cast<long long>(b), name, "-", "-", "-", direct_gb);
           continue;

@@ -74,6 +74,8 @@ LossOptions loss_options(const Config& cfg) {
   o.lica.top_k = l.top_k;
   o.lica.min_affinity = l.min_affinity;
   o.lica.divergence = parse_divergence(l.divergence);
+  o.lica.form = parse_lica_form(l.form);
+  o.lica.tile_cols = l.tile_cols;
   o.source = parse_affinity_source(l.source);
   o.itc = {cfg.loss.itc.weight, cfg.loss.itc.temperature};
   o.ims = {cfg.loss.ims.weight, cfg.loss.ims.temperature};

@@ -82,6 +82,8 @@ struct LicaConfig {
   double min_affinity = -1.0;   // neighbours below this affinity are dropped
   std::string source = "embedding";  // embedding | input
   std::string divergence = "js";     // js | kl
+  std::string form = "auto";         // auto | direct | chunked | fused (lica_loss.h)
+  int64_t tile_cols = 1024;          // similarity columns per tile of the fused form
 };
 
 // An InfoNCE term of AAI (DESIGN §4) with its own weight and fixed temperature.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <vector>
 
 namespace lica::trainer {
 
@@ -41,13 +42,15 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
 // Above this many elements of the direct form's [count, k, B] temporaries, kAuto streams.
 constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
 
-// Neighbours N_k(i) and weights W_ij of anchors [offset, offset + count), no gradient:
-// [c, k] global indices and [c, k] weights (0 for dropped pairs), by DESIGN §4's conventions.
-std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& affinity,
-                                                          int64_t offset, int64_t count,
-                                                          int64_t k, const LicaOptions& opt) {
+// Neighbours N_k(i) and weights W_ij of the anchors [offset, offset + c) from their affinity
+// rows [c, B], no gradient: [c, k] global indices and [c, k] weights (0 for dropped pairs),
+// by DESIGN §4's conventions.
+std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& affinity_rows,
+                                                          int64_t offset, int64_t k,
+                                                          const LicaOptions& opt) {
   torch::NoGradGuard no_grad;
-  auto aff = affinity.detach().slice(0, offset, offset + count).clone();  // [c, B]
+  auto aff = affinity_rows.detach().clone();  // [c, B]
+  const int64_t count = aff.size(0);
   // Exclude the anchor itself: its own column goes after every real neighbour.
   auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kLong).device(aff.device()));
   aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
@@ -61,6 +64,28 @@ std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& a
   // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
   auto weight = torch::where(kept, logits.softmax(1), torch::zeros_like(logits));
   return {neighbour, weight};
+}
+
+// The [c, k] selection flattened to the pairs of weight > 0, anchor-major.
+LicaPairs kept_pairs(const torch::Tensor& neighbour, const torch::Tensor& weight,
+                     int64_t offset) {
+  const int64_t count = neighbour.size(0), k = neighbour.size(1);
+  auto anchors = torch::arange(offset, offset + count, neighbour.options())
+                     .unsqueeze(1)
+                     .expand({count, k});
+  auto kept = weight > 0;
+  return {anchors.masked_select(kept), neighbour.masked_select(kept), weight.masked_select(kept)};
+}
+
+void check_options(const LicaOptions& opt) {
+  if (!(opt.tau_intra > 0.0) || !std::isfinite(opt.tau_intra)) {
+    throw InputError("loss.lica.tau_intra: got " + std::to_string(opt.tau_intra) +
+                     ", expected a finite value > 0");
+  }
+  if (opt.top_k < 0) {
+    throw InputError("loss.lica.top_k: got " + std::to_string(opt.top_k) +
+                     ", expected >= 0 (0 = all)");
+  }
 }
 
 // Σ_pairs w · D(P_a || P_n) over flat pair lists, streamed in chunks of `chunk_rows` pairs so
@@ -131,13 +156,55 @@ Divergence parse_divergence(const std::string& s) {
   throw InputError("loss.lica.divergence: got '" + s + "', expected 'js' or 'kl'");
 }
 
-torch::Tensor affinity_from_embeddings(const torch::Tensor& emb) {
+LicaForm parse_lica_form(const std::string& s) {
+  if (s == "auto") return LicaForm::kAuto;
+  if (s == "direct") return LicaForm::kDirect;
+  if (s == "chunked") return LicaForm::kChunked;
+  if (s == "fused") return LicaForm::kFused;
+  throw InputError("loss.lica.form: got '" + s +
+                   "', expected 'auto', 'direct', 'chunked' or 'fused'");
+}
+
+torch::Tensor unit_rows(const torch::Tensor& emb) {
   if (emb.dim() != 2) {
     throw Error("affinity_from_embeddings: expected embeddings [B, D], got " + shape_of(emb));
   }
   torch::NoGradGuard no_grad;
-  auto unit = F::normalize(emb.detach(), F::NormalizeFuncOptions().p(2).dim(1));  // [B, D]
-  return unit.matmul(unit.t());                                                    // [B, B]
+  return F::normalize(emb.detach(), F::NormalizeFuncOptions().p(2).dim(1));  // [B, D]
+}
+
+torch::Tensor affinity_from_embeddings(const torch::Tensor& emb) {
+  auto unit = unit_rows(emb);    // [B, D]
+  return unit.matmul(unit.t());  // [B, B]
+}
+
+LicaPairs lica_pairs(const torch::Tensor& unit, int64_t offset, int64_t count,
+                     const LicaOptions& opt) {
+  check_options(opt);
+  const int64_t batch = unit.size(0);
+  if (offset < 0 || count < 0 || offset + count > batch) {
+    throw Error("lica_pairs: anchors [" + std::to_string(offset) + ", " +
+                std::to_string(offset + count) + ") outside the batch of " +
+                std::to_string(batch));
+  }
+  torch::NoGradGuard no_grad;
+  const int64_t k = neighbour_count(opt.top_k, batch);
+  const int64_t chunk = std::max<int64_t>(opt.chunk_rows, 1);
+  std::vector<torch::Tensor> anchor, neighbour, weight;
+  for (int64_t b = offset; b < offset + count; b += chunk) {
+    const int64_t e = std::min(offset + count, b + chunk);
+    auto rows = unit.slice(0, b, e).matmul(unit.t());  // [c, B] affinity rows
+    const auto [n, w] = select_neighbours(rows, b, k, opt);
+    auto pairs = kept_pairs(n, w, b);
+    anchor.push_back(pairs.anchor);
+    neighbour.push_back(pairs.neighbour);
+    weight.push_back(pairs.weight);
+  }
+  if (anchor.empty()) {
+    auto none = torch::zeros({0}, torch::TensorOptions().dtype(torch::kLong).device(unit.device()));
+    return {none, none, torch::zeros({0}, unit.options())};
+  }
+  return {torch::cat(anchor), torch::cat(neighbour), torch::cat(weight)};
 }
 
 torch::Tensor affinity_from_inputs(const torch::Tensor& features, const torch::Tensor& mask) {
@@ -172,26 +239,21 @@ torch::Tensor intra_consistency_loss(const torch::Tensor& log_p, const torch::Te
                 std::to_string(offset + count) + ") outside the batch of " +
                 std::to_string(batch));
   }
-  if (!(opt.tau_intra > 0.0) || !std::isfinite(opt.tau_intra)) {
-    throw InputError("loss.lica.tau_intra: got " + std::to_string(opt.tau_intra) +
-                     ", expected a finite value > 0");
-  }
-  if (opt.top_k < 0) {
-    throw InputError("loss.lica.top_k: got " + std::to_string(opt.top_k) +
-                     ", expected >= 0 (0 = all)");
+  check_options(opt);
+  if (opt.form == LicaForm::kFused) {
+    throw Error("intra_consistency_loss: the fused form takes embeddings, not log_p: call "
+                "fused_intra_consistency_loss (lica_fused.h)");
   }
   const int64_t k = neighbour_count(opt.top_k, batch);
-  const auto [neighbour, weight] = select_neighbours(affinity, offset, count, k, opt);
+  const auto [neighbour, weight] =
+      select_neighbours(affinity.slice(0, offset, offset + count), offset, k, opt);
   const bool chunked =
       opt.form == LicaForm::kChunked ||
       (opt.form == LicaForm::kAuto && count * k * batch > kDirectFormMaxElements);
   if (chunked) {
     // Only the pairs that carry weight: dropped neighbours cost nothing.
-    auto anchors = (torch::arange(offset, offset + count, neighbour.options()).unsqueeze(1)
-                        .expand({count, k}));
-    auto kept = weight > 0;
-    return ChunkedIntraFunction::apply(log_p, anchors.masked_select(kept),
-                                       neighbour.masked_select(kept), weight.masked_select(kept),
+    const auto pairs = kept_pairs(neighbour, weight, offset);
+    return ChunkedIntraFunction::apply(log_p, pairs.anchor, pairs.neighbour, pairs.weight,
                                        opt.divergence == Divergence::kKl, opt.chunk_rows) /
            static_cast<double>(batch);
   }

@@ -24,7 +24,10 @@ enum class Divergence { kJs, kKl };
 // How the term is computed: direct (holds [count, k, B] temporaries, autograd throughout) or
 // chunked (streams over neighbour pairs in chunks of chunk_rows, O(chunk_rows · B) memory,
 // recomputing in backward with analytic gradients). Auto takes chunked above 2^24 elements.
-enum class LicaForm { kAuto, kDirect, kChunked };
+// Fused (lica_fused.h) never builds the [B, B] matrices: it streams over column tiles of the
+// similarity matrix from the embeddings, O(B · (D + tile_cols) + B · k) memory; the step
+// calls it with the embeddings instead of log_p.
+enum class LicaForm { kAuto, kDirect, kChunked, kFused };
 
 struct LicaOptions {
   double tau_intra = 0.1;      // temperature of the neighbour weights, > 0
@@ -32,8 +35,13 @@ struct LicaOptions {
   double min_affinity = -1.0;  // neighbours with A_ij < min_affinity are dropped (after top-k)
   Divergence divergence = Divergence::kJs;
   LicaForm form = LicaForm::kAuto;
-  int64_t chunk_rows = 1024;   // neighbour pairs per chunk of the chunked form
+  int64_t chunk_rows = 1024;   // neighbour pairs per chunk of the chunked form; anchors per
+                               // chunk of the fused form's neighbour selection
+  int64_t tile_cols = 1024;    // similarity columns per tile of the fused form
 };
+
+// "auto" | "direct" | "chunked" | "fused"; anything else throws lica::InputError.
+LicaForm parse_lica_form(const std::string& s);
 
 // "js" | "kl"; anything else throws lica::InputError.
 Divergence parse_divergence(const std::string& s);
@@ -46,6 +54,25 @@ torch::Tensor affinity_from_embeddings(const torch::Tensor& emb);
 // only, then cosine. features: [B, L, D]; mask: [B, L] bool, true = valid -> [B, B].
 // A sample with no valid frame throws lica::InputError.
 torch::Tensor affinity_from_inputs(const torch::Tensor& features, const torch::Tensor& mask);
+
+// Unit rows whose dot products are the affinities: the L2-normalised embeddings (source
+// `embedding`), or of the valid-frame means (source `input`, see affinity_from_inputs).
+// No gradient. [B, D] -> [B, D].
+torch::Tensor unit_rows(const torch::Tensor& emb);
+
+// The weighted neighbour pairs of the anchors [offset, offset + count), by the conventions
+// above, with only the pairs of weight > 0: anchor-major, and within an anchor in
+// descending affinity. No gradient.
+struct LicaPairs {
+  torch::Tensor anchor;     // [P] int64 global index of the anchor
+  torch::Tensor neighbour;  // [P] int64 global index of the neighbour
+  torch::Tensor weight;     // [P] W_ij > 0
+};
+
+// From the unit rows [B, D'] of unit_rows(): the affinity rows are built chunk_rows anchors
+// at a time, so memory stays O(chunk_rows · B) besides the pairs.
+LicaPairs lica_pairs(const torch::Tensor& unit, int64_t offset, int64_t count,
+                     const LicaOptions& opt);
 
 // L_intra of one modality for the anchors [offset, offset + count) of a global batch of B.
 // log_p: [B, B], row i = log-softmax of sample i's cross-modal similarity distribution

@@ -4,20 +4,47 @@
 #include "dist/all_gather.h"
 #include "trainer/itm_loss.h"
 #include "model/pooling.h"
+#include "trainer/lica_fused.h"
 #include "trainer/losses.h"
 
 namespace lica::trainer {
 namespace {
 
-// [B, B] intra-modal affinities of one modality, identical on every rank, no gradient.
-torch::Tensor affinity(dist::Communicator& comm, AffinitySource source,
-                       const torch::Tensor& all_embeddings, const torch::Tensor& features,
-                       const torch::Tensor& mask) {
-  if (source == AffinitySource::kEmbedding) return affinity_from_embeddings(all_embeddings);
+// [B, D'] unit rows whose dot products are one modality's intra-modal affinities,
+// identical on every rank, no gradient.
+torch::Tensor affinity_rows(dist::Communicator& comm, AffinitySource source,
+                            const torch::Tensor& all_embeddings, const torch::Tensor& features,
+                            const torch::Tensor& mask) {
+  if (source == AffinitySource::kEmbedding) return unit_rows(all_embeddings);
   // Mean of the valid input positions, gathered: cosine over the global batch.
   torch::NoGradGuard no_grad;
-  auto means = comm.all_gather(model::masked_mean(features, mask).contiguous());  // [B, Din]
-  return affinity_from_embeddings(means);  // cosine of the means
+  return unit_rows(comm.all_gather(model::masked_mean(features, mask).contiguous()));
+}
+
+// (L_intra^v, L_intra^t) of the anchors [offset, offset + b): every rank sees the
+// global batch, since its anchors' neighbours may be anywhere in it. Gradients reach other
+// ranks' rows through the all-gather's backward.
+std::pair<torch::Tensor, torch::Tensor> intra_terms(
+    dist::Communicator& comm, const data::Batch& local, const torch::Tensor& all_video,
+    const torch::Tensor& all_text, const torch::Tensor& scale, int64_t offset,
+    const LossOptions& opt) {
+  const int64_t b = local.video.size(0);
+  auto unit_v = affinity_rows(comm, opt.source, all_video, local.video, local.video_mask);
+  auto unit_t = affinity_rows(comm, opt.source, all_text, local.text, local.text_mask);
+  if (opt.lica.form == LicaForm::kFused) {  // never builds a [B, B] matrix
+    const auto fused = [&](const torch::Tensor& rows, const torch::Tensor& cols,
+                           const torch::Tensor& unit) {
+      return fused_intra_consistency_loss(rows, cols, scale, lica_pairs(unit, offset, b, opt.lica),
+                                          opt.lica.divergence, opt.lica.tile_cols);
+    };
+    return {fused(all_video, all_text, unit_v), fused(all_text, all_video, unit_t)};
+  }
+  auto logits = scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
+  auto affinity = [](const torch::Tensor& unit) { return unit.matmul(unit.t()); };
+  return {intra_consistency_loss(torch::log_softmax(logits, 1), affinity(unit_v), offset, b,
+                                 opt.lica),
+          intra_consistency_loss(torch::log_softmax(logits.t(), 1), affinity(unit_t), offset, b,
+                                 opt.lica)};
 }
 
 }  // namespace
@@ -46,17 +73,7 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
   const auto zero = torch::zeros({}, nce.options());
   out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = out.itm = zero;
   if (opt.lica_weight > 0.0) {
-    // Every rank builds the full [B, B] matrix from the gathered embeddings: its anchors'
-    // neighbours may be anywhere in the global batch. Gradients reach other ranks' rows
-    // through the all-gather's backward.
-    auto logits = scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
-    const int64_t b = video.size(0);
-    auto intra_v = intra_consistency_loss(
-        torch::log_softmax(logits, 1),
-        affinity(comm, opt.source, all_video, local.video, local.video_mask), offset, b, opt.lica);
-    auto intra_t = intra_consistency_loss(
-        torch::log_softmax(logits.t(), 1),
-        affinity(comm, opt.source, all_text, local.text, local.text_mask), offset, b, opt.lica);
+    auto [intra_v, intra_t] = intra_terms(comm, local, all_video, all_text, scale, offset, opt);
     total = total + opt.lica_weight * 0.5 * (intra_v + intra_t);
     out.intra_video = intra_v.detach();
     out.intra_text = intra_t.detach();

@@ -145,6 +145,16 @@ std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
   kl.lica.tau_intra = 0.5;
   kl.source = trainer::AffinitySource::kInput;
   all.emplace_back("lica kl input min_affinity 0", kl);
+  // The fused form: pairs anywhere in the global batch, gradients through the all-gather.
+  trainer::LossOptions fused_js = js;
+  fused_js.lica.form = trainer::LicaForm::kFused;
+  fused_js.lica.tile_cols = 5;
+  fused_js.lica.chunk_rows = 2;
+  all.emplace_back("lica js fused tiles of 5", fused_js);
+  trainer::LossOptions fused_kl = kl;
+  fused_kl.lica.form = trainer::LicaForm::kFused;
+  fused_kl.lica.tile_cols = 3;
+  all.emplace_back("lica kl input fused tiles of 3", fused_kl);
   // AAI: ITC and IMS against momentum targets and queues, LMIM, and all with LICA.
   trainer::LossOptions queues;
   queues.itc = {0.8, 0.1};
@@ -200,7 +210,7 @@ TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
         << names[i] << " max diff " << (got[i] - ref[i]).abs().max().item<double>();
   }
 }
-INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Range(0, 7));
+INSTANTIATE_TEST_SUITE_P(Settings, DistributedLoss, ::testing::Range(0, 9));
 
 // 20 AdamW steps with the trainer's pieces (all-gather, reducer, clipping, schedule,
 // logit-scale clamp) track one process on the same global batches within 1e-9 (float64;

@@ -280,6 +280,8 @@ Config every_field_changed() {
                         "loss.lica.min_affinity=0.25",
                         "loss.lica.source=input",
                         "loss.lica.divergence=kl",
+                        "loss.lica.form=fused",
+                        "loss.lica.tile_cols=96",
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "dist.timeout_s=2.5",
@@ -310,7 +312,9 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 61u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 63u);  // the list above covers every key
+  EXPECT_EQ(c.loss.lica.form, "fused");
+  EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
   EXPECT_EQ(c.model.momentum.queue_size, 64);
   EXPECT_EQ(c.model.fusion.layers, 2);
