@@ -7,10 +7,10 @@
 // optimizer; the difference of the two waits is the all-reduce time the overlap hides.
 #include <glog/logging.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
+#include "bench_util.h"
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -28,10 +28,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
+using lica::bench::Clock;
+using lica::bench::ms_since;
 
 struct Split {
   double data = 0, forward = 0, gather = 0, loss = 0, backward = 0, wait = 0, optimizer = 0,

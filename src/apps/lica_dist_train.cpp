@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
       return lica::kExitOk;
     }
     lica::StopSignals signals;  // before MPI starts, so no signal is missed
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg));
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::TrainOptions options;
       options.resume = resume;

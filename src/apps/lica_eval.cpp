@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     auto cfg = lica::trainer::load_config(config_path);
     for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
     lica::trainer::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg));
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       const auto r = lica::trainer::evaluate_checkpoint(cfg, checkpoint, split, *comm);
       std::optional<lica::trainer::ExportSummary> exported;

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
     for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
     const std::string source = config_path.empty() ? "the defaults" : config_path;
     lica::trainer::validate(cfg, overrides.empty() ? source : source + " with --set");
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg));
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::run_search(cfg, opt, std::cout, *comm);
       return lica::kExitOk;

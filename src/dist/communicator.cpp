@@ -28,7 +28,12 @@ void broadcast_string(Communicator& comm, std::string& s, int root) {
   s.assign(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const CommunicatorOptions& options) {
+  if (!(options.timeout_s >= 0)) {
+    throw InputError("dist.timeout_s: got " + std::to_string(options.timeout_s) +
+                     ", expected >= 0 (0 = no timeout)");
+  }
   const auto env = launcher_env();
   const bool launched = launched_by_mpi_launcher(env);
   if (backend != "auto" && backend != "local" && backend != "mpi" && backend != "nccl") {
@@ -48,7 +53,7 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
       throw InputError("dist.backend: local runs one process, but the launcher started " +
                        std::to_string(info.world_size) + "; use auto, mpi or nccl");
     }
-    return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true);
+    return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true, options.timeout_s);
   }
   std::string chosen = backend;
   if (chosen == "auto") {
@@ -60,14 +65,14 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
   }
   if (chosen == "nccl") {
 #ifdef LICA_WITH_NCCL
-    return make_nccl_communicator(info);
+    return make_nccl_communicator(info, options.timeout_s);
 #else
     throw InputError(
         "dist.backend: nccl was asked for, but this build has no NCCL (LibTorch without CUDA); "
         "use dist.backend: mpi");
 #endif
   }
-  return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true);
+  return std::make_unique<MpiCommunicator>(info, /*owns_mpi=*/true, options.timeout_s);
 }
 
 }  // namespace lica::dist

@@ -49,11 +49,18 @@ double all_reduce_sum(Communicator& comm, double value);
 // `s` becomes root's string on every rank (a resolved path, a decision).
 void broadcast_string(Communicator& comm, std::string& s, int root);
 
+struct CommunicatorOptions {
+  // A collective pending longer than this ends the job with a message naming it (the
+  // watchdog, watchdog.h); 0 = wait forever. Config key dist.timeout_s.
+  double timeout_s = 600.0;
+};
+
 // Starts MPI when a launcher started this process, reads and cross-checks rank, world size
 // and local rank, and returns the communicator `backend` names: "auto" (nccl when built
 // with it and CUDA is available, else mpi under a launcher, else local), "local", "mpi" or
 // "nccl". Without a launcher the job is W = 1 and needs no MPI. Throws lica::InputError for
 // a backend this build or this job cannot give.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend);
+std::unique_ptr<Communicator> make_communicator(const std::string& backend,
+                                                const CommunicatorOptions& options = {});
 
 }  // namespace lica::dist

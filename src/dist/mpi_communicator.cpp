@@ -50,9 +50,16 @@ Staged stage(torch::Tensor& t) {
   return t.is_cuda() ? Staged{t.cpu(), t} : Staged{t, t};
 }
 
+int64_t bytes_of(const torch::Tensor& t) {
+  return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+}
+
+// The watchdog sees the request complete through `watched`, set on this thread by wait() or
+// test(): MPI_Test itself must not run on the watchdog's thread (MPI_THREAD_FUNNELED).
 class MpiWork : public Work {
  public:
-  explicit MpiWork(Staged staged) : staged_(std::move(staged)) {}
+  MpiWork(Staged staged, Watchdog::Scope watched)
+      : staged_(std::move(staged)), watched_(std::move(watched)) {}
   MPI_Request* request() { return &request_; }
   void wait() override {
     if (done_) return;
@@ -70,9 +77,11 @@ class MpiWork : public Work {
  private:
   void finish() {
     staged_.finish();
+    watched_.done();
     done_ = true;
   }
   Staged staged_;
+  Watchdog::Scope watched_;
   MPI_Request request_ = MPI_REQUEST_NULL;
   bool done_ = false;
 };
@@ -98,10 +107,20 @@ RankInfo init_mpi() {
   return info;
 }
 
-MpiCommunicator::MpiCommunicator(RankInfo info, bool owns_mpi)
-    : info_(info), owns_mpi_(owns_mpi) {}
+MpiCommunicator::MpiCommunicator(RankInfo info, bool owns_mpi, double timeout_s)
+    : info_(info), owns_mpi_(owns_mpi) {
+  Watchdog::Options options;
+  options.timeout_s = timeout_s;
+  options.rank = info_.rank;
+  // Runs on the watchdog thread while this rank's own thread is blocked inside MPI: under
+  // MPI_THREAD_FUNNELED that is outside what the standard promises, but MPI_Abort only has
+  // to end the job, which Open MPI and MPICH do from any thread; _Exit follows regardless.
+  watchdog_ = std::make_unique<Watchdog>(
+      options, [this](const std::string&) { MpiCommunicator::abort(kExitInternal); });
+}
 
 MpiCommunicator::~MpiCommunicator() {
+  watchdog_.reset();  // no probe may outlive the collectives, nor run after MPI_Finalize
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (owns_mpi_ && !finalized) MPI_Finalize();
@@ -110,6 +129,7 @@ MpiCommunicator::~MpiCommunicator() {
 torch::Tensor MpiCommunicator::all_gather(const torch::Tensor& t) {
   auto input = t.contiguous();
   auto host = input.is_cuda() ? input.cpu() : input;
+  auto watched = watchdog_->scope(collective_name("all_gather", bytes_of(host)));
   // Elements per row from the trailing dims, not numel / rows: a rank with no rows must
   // still agree with the others on the row size.
   int64_t row = 1;
@@ -139,6 +159,7 @@ torch::Tensor MpiCommunicator::all_gather(const torch::Tensor& t) {
 
 void MpiCommunicator::all_reduce_sum(torch::Tensor& t) {
   auto staged = stage(t);
+  auto watched = watchdog_->scope(collective_name("all_reduce", bytes_of(staged.host)));
   check(MPI_Allreduce(MPI_IN_PLACE, staged.host.data_ptr(), count_of(staged.host),
                       mpi_type(staged.host), MPI_SUM, MPI_COMM_WORLD),
         "MPI_Allreduce");
@@ -151,7 +172,8 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_sum_async(torch::Tensor& t) {
   const int count = count_of(staged.host);
   const MPI_Datatype type = mpi_type(staged.host);
   // The work owns the staged tensors, so the buffer lives until the collective completes.
-  auto work = std::make_unique<MpiWork>(std::move(staged));
+  auto watched = watchdog_->scope(collective_name("all_reduce", bytes_of(staged.host)));
+  auto work = std::make_unique<MpiWork>(std::move(staged), std::move(watched));
   check(MPI_Iallreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, MPI_COMM_WORLD, work->request()),
         "MPI_Iallreduce");
   return work;
@@ -159,13 +181,17 @@ std::unique_ptr<Work> MpiCommunicator::all_reduce_sum_async(torch::Tensor& t) {
 
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   auto staged = stage(t);
+  auto watched = watchdog_->scope(collective_name("broadcast", bytes_of(staged.host)));
   check(MPI_Bcast(staged.host.data_ptr(), count_of(staged.host), mpi_type(staged.host), root,
                   MPI_COMM_WORLD),
         "MPI_Bcast");
   staged.finish();
 }
 
-void MpiCommunicator::barrier() { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+void MpiCommunicator::barrier() {
+  auto watched = watchdog_->scope("barrier");
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
 
 void MpiCommunicator::abort(int exit_code) {
   google::FlushLogFiles(google::GLOG_INFO);

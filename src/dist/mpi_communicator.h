@@ -2,15 +2,18 @@
 // host memory (correct everywhere, fast nowhere: use nccl for GPUs where it can run).
 #pragma once
 
+#include <memory>
+
 #include "dist/communicator.h"
+#include "dist/watchdog.h"
 
 namespace lica::dist {
 
 class MpiCommunicator : public Communicator {
  public:
   // MPI must be initialised (see make_communicator); finalised by the destructor when
-  // `owns_mpi`.
-  MpiCommunicator(RankInfo info, bool owns_mpi);
+  // `owns_mpi`. A collective pending longer than `timeout_s` (0 = never) aborts the job.
+  MpiCommunicator(RankInfo info, bool owns_mpi, double timeout_s);
   ~MpiCommunicator() override;
 
   const RankInfo& info() const override { return info_; }
@@ -25,6 +28,8 @@ class MpiCommunicator : public Communicator {
  private:
   RankInfo info_;
   bool owns_mpi_;
+  // Every collective is watched until it returns (blocking calls) or its Work completes.
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 // Initialises MPI (once per process) and reads rank, world size and local rank from it.

@@ -13,7 +13,9 @@
 
 namespace lica::dist {
 
-std::unique_ptr<Communicator> make_nccl_communicator(const RankInfo& info);
+// A collective not complete after `timeout_s` (0 = never), or an asynchronous NCCL error,
+// aborts the communicator (ncclCommAbort) and then the job (MPI_Abort), with a message.
+std::unique_ptr<Communicator> make_nccl_communicator(const RankInfo& info, double timeout_s);
 
 }  // namespace lica::dist
 

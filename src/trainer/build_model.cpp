@@ -11,6 +11,14 @@ void check_fits(const char* key, int64_t table, const char* what, int64_t file_l
   }
 }
 
+void check_width(const char* key, int64_t configured, const char* what, int64_t width,
+                 const std::string& source) {
+  if (configured != 0 && configured != width) {
+    throw InputError(std::string(key) + ": " + std::to_string(configured) + " differs from the " +
+                     what + " feature width " + std::to_string(width) + " of " + source);
+  }
+}
+
 }  // namespace
 
 data::FeatureFile open_features(const Config& cfg) {
@@ -18,20 +26,31 @@ data::FeatureFile open_features(const Config& cfg) {
                                  data::ExpectedDims{cfg.model.video_dim, cfg.model.text_dim});
 }
 
+FeatureShape feature_shape(const data::FeatureFile& file) {
+  return {file.video_dim(), file.max_frames(), file.text_dim(), file.max_tokens(), file.path()};
+}
+
 model::DualEncoderOptions dual_encoder_options(const Config& cfg, const data::FeatureFile& file) {
-  check_fits("model.max_frames", cfg.model.max_frames, "frames per video", file.max_frames(),
-             file.path());
-  check_fits("model.max_tokens", cfg.model.max_tokens, "tokens per caption", file.max_tokens(),
-             file.path());
+  return dual_encoder_options(cfg, feature_shape(file));
+}
+
+model::DualEncoderOptions dual_encoder_options(const Config& cfg, const FeatureShape& shape) {
+  // A file was checked against non-zero dims when opened (open_features); other shapes here.
+  check_width("model.video_dim", cfg.model.video_dim, "frame", shape.video_dim, shape.source);
+  check_width("model.text_dim", cfg.model.text_dim, "token", shape.text_dim, shape.source);
+  check_fits("model.max_frames", cfg.model.max_frames, "frames per video", shape.frames,
+             shape.source);
+  check_fits("model.max_tokens", cfg.model.max_tokens, "tokens per caption", shape.tokens,
+             shape.source);
   model::DualEncoderOptions o;
-  o.video.input_dim = file.video_dim();
+  o.video.input_dim = shape.video_dim;
   o.video.embed_dim = cfg.model.embed_dim;
   o.video.max_frames = cfg.model.max_frames;
   o.video.kind = model::parse_video_encoder(cfg.model.video.encoder);
   o.video.layers = cfg.model.video.layers;
   o.video.heads = cfg.model.video.heads;
   o.video.dropout = cfg.model.dropout;
-  o.text.input_dim = file.text_dim();
+  o.text.input_dim = shape.text_dim;
   o.text.embed_dim = cfg.model.embed_dim;
   o.text.max_tokens = cfg.model.max_tokens;
   o.text.pooling = model::parse_text_pooling(cfg.model.text.pooling);

@@ -308,6 +308,9 @@ const std::vector<Field>& fields() {
              "communicator; auto = nccl with CUDA, else mpi under a launcher, else local"),
       real("dist.bucket_mb", [](Config& c) { return &c.dist.bucket_mb; }, excl(0), incl(1024),
            "gradient all-reduce bucket size in MB"),
+      real("dist.timeout_s", [](Config& c) { return &c.dist.timeout_s; }, incl(0), incl(604800),
+           "seconds a collective may stay pending before the job is aborted with a message "
+           "naming it (a lost or stuck rank); 0 = wait forever"),
 
       integer("checkpoint.every_steps", [](Config& c) { return &c.checkpoint.every_steps; }, 0,
               int64_t{1} << 40,

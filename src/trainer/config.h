@@ -115,6 +115,7 @@ struct EvalConfig {
 struct DistConfig {
   std::string backend = "auto";  // auto | local | mpi | nccl
   double bucket_mb = 25.0;       // gradient all-reduce bucket size
+  double timeout_s = 600.0;      // a collective pending longer ends the job; 0 = never
 };
 
 struct CheckpointConfig {

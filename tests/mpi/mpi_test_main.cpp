@@ -4,8 +4,11 @@
 //
 // `--throw-on-rank R` instead makes rank R throw inside run_or_abort while the others wait
 // in a barrier: the job must end (tests/mpi/abort_test.sh checks how).
+// `--stall-rank R` makes rank R sleep far past a 2 s collective timeout while the others
+// all-reduce: their watchdogs must end the job (tests/mpi/timeout_test.sh).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -21,6 +24,14 @@ dist::Communicator* g_comm = nullptr;
 
 int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
+  if (argc == 3 && std::strcmp(argv[1], "--stall-rank") == 0) {
+    const int stalled = std::atoi(argv[2]);
+    auto comm = lica::dist::make_communicator("mpi", {/*timeout_s=*/2.0});
+    auto t = torch::ones({1024});
+    if (comm->rank() == stalled) std::this_thread::sleep_for(std::chrono::seconds(120));
+    comm->all_reduce_sum(t);  // never completes on the others: rank `stalled` is away
+    return 0;
+  }
   auto comm = lica::dist::make_communicator("mpi");
   lica::testing::g_comm = comm.get();
   if (argc == 3 && std::strcmp(argv[1], "--throw-on-rank") == 0) {

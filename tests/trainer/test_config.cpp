@@ -151,6 +151,10 @@ TEST(Config, OutOfRangeNamesTheKeyTheValueAndTheRange) {
   // Non-finite values are out of every range.
   EXPECT_TRUE(has(validate_error("trainer:\n  lr: .nan\n"), "value .nan is out of range"));
   EXPECT_TRUE(has(validate_error("trainer:\n  grad_clip: .inf\n"), "value .inf is out of range"));
+  // dist.timeout_s: 0 (no timeout) is allowed, a negative one is not.
+  EXPECT_NO_THROW(validate(parse_config_yaml("dist:\n  timeout_s: 0\n", kSource), kSource));
+  EXPECT_TRUE(has(validate_error("dist:\n  timeout_s: -1\n"),
+                  "key dist.timeout_s: value -1 is out of range, expected [0, 604800]"));
 }
 
 TEST(Config, BadChoiceListsTheChoices) {
@@ -310,6 +314,7 @@ Config every_field_changed() {
                         "loss.lica.tile_cols=96",
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
+                        "dist.timeout_s=2.5",
                         "checkpoint.every_steps=7",
                         "eval.dsl=true",
                         "eval.dsl_temperature=0.05",
@@ -340,7 +345,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 65u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 66u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -370,6 +375,7 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.loss.lica.divergence, "kl");
   EXPECT_EQ(c.dist.backend, "mpi");
   EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 0.5);
+  EXPECT_DOUBLE_EQ(c.dist.timeout_s, 2.5);
   EXPECT_EQ(c.data.path, "d/x.h5");
   EXPECT_EQ(c.data.train_split, "tr");
   EXPECT_EQ(c.data.val_split, "va");

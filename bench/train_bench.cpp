@@ -1,0 +1,483 @@
+// train_bench: full training steps of the model a config describes, on random inputs, for a
+// list of global batch sizes with LICA off and on (in each LICA form asked for). Prints one
+// JSON line per configuration: samples/s, the time split of a step, the LICA term's own
+// cost, peak memory, model FLOPs and MFU; a configuration that runs out of memory prints
+// {"B": ..., "oom": true} and the bench goes on (W = 1), so the largest B that fits can be
+// read off. bench/reference_step.py prints the same lines for PyTorch eager
+// (docs/performance.md).
+//   build/train_bench [--config C] [--set k=v ...] [--batches 256,1024] [--device cuda] ...
+//   mpirun -np W build/train_bench ...     the global batch split across W ranks
+//
+// A step is the trainer's: step_losses (encoders, all-gather, every loss term), backward
+// with the bucketed gradient all-reduce, the exposed wait for it, gradient clipping, AdamW,
+// the logit-scale clamp. The forward share is timed by encoding the same batch once more
+// (the encoders alone), so loss = step_losses - forward; the LICA term's share by running
+// the same step's losses and backward once more without the term (λ = 0), so
+// lica = (losses - losses without) + (backward - backward without). Those extra passes are
+// not counted in the step time; on CUDA every clock read follows a device synchronise.
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "common/cli.h"
+#include "common/error.h"
+#include "common/json_line.h"
+#include "common/logging.h"
+#include "data/batch.h"
+#include "dist/abort_on_error.h"
+#include "dist/communicator.h"
+#include "dist/gradient_reducer.h"
+#include "dist/shard.h"
+#include "trainer/build_model.h"
+#include "trainer/config.h"
+#include "trainer/schedule.h"
+#include "trainer/step.h"
+
+#ifdef LICA_WITH_CUDA
+#include <ATen/autocast_mode.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/version.h>
+// LibTorch 2.4 made the autocast calls per device type; older ones name the GPU's.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define LICA_AUTOCAST_PER_DEVICE 1
+#endif
+#endif
+
+namespace {
+
+namespace tr = lica::trainer;
+using lica::bench::Clock;
+using lica::bench::ms_since;
+
+enum class Precision { kFp32, kTf32, kBf16 };
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::kFp32;
+  if (s == "tf32") return Precision::kTf32;
+  if (s == "bf16") return Precision::kBf16;
+  throw lica::InputError("--precision: got '" + s + "', expected fp32, tf32 or bf16");
+}
+
+// Dense peak of one H100 SXM in TFLOPS for the precision's matrix products: bf16 tensor
+// cores 989, TF32 tensor cores 495, fp32 without tensor cores (LibTorch's default, TF32
+// off) 67.
+double h100_peak_tflops(Precision p) {
+  switch (p) {
+    case Precision::kBf16: return 989.0;
+    case Precision::kTf32: return 495.0;
+    case Precision::kFp32: return 67.0;
+  }
+  return 0.0;
+}
+
+// bf16 autocast over a forward pass on CUDA, as torch.autocast("cuda", torch.bfloat16);
+// backward runs outside it, as PyTorch recommends. CPU runs are fp32 only.
+class Autocast {
+ public:
+  explicit Autocast(bool on) : on_(on) {
+#ifdef LICA_WITH_CUDA
+    if (!on_) return;
+#ifdef LICA_AUTOCAST_PER_DEVICE
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+    at::autocast::increment_nesting();
+#endif
+  }
+  ~Autocast() {
+#ifdef LICA_WITH_CUDA
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef LICA_AUTOCAST_PER_DEVICE
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+#endif
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_;
+};
+
+// Model FLOPs of one training step on the global batch B, forward and backward, counted
+// from the matrix products only (elementwise work, softmaxes, LayerNorm, the divergence
+// terms and AdamW are not; neither are GPO's GRU, the fusion encoder or the LMIM heads):
+//  - a linear layer with P weights in its matrix, applied to n rows: 2·P·n forward and
+//    4·P·n backward (gradients of its input and of its weight), 6·P·n; the input
+//    projections Dv->D and Dt->D need no input gradient (the features are data): 4·P·n;
+//  - a transformer layer of width D: 12·D² weights in matrices (attention in-projection
+//    3·D², out-projection D², MLP 8·D²), applied to every one of the n positions, padded
+//    ones included (they are computed too), plus attention scores and values, QKᵀ and AV:
+//    2·n²·D multiply-adds forward, 12·n²·D FLOPs with backward; per layer and sample:
+//    72·D²·n + 12·n²·D;
+//  - InfoNCE: the logits s·V·Tᵀ and s·T·Vᵀ of the whole batch, 2·B²·D multiply-adds:
+//    12·B²·D with backward;
+//  - LICA: S = s·V·Tᵀ once more, 6·B²·D with backward, and the affinities V·Vᵀ and T·Tᵀ
+//    (forward only, no gradient): 4·B²·D; with source `input` the affinities of the mean
+//    input features instead: 2·B²·(Dv + Dt).
+// Under W ranks every rank builds LICA's full S; the count is the model's, once.
+// bench/reference_step.py's step_flops() is the same formula: keep the two equal.
+double step_flops(const tr::Config& cfg, const tr::FeatureShape& shape, int64_t batch, bool lica) {
+  const double B = static_cast<double>(batch), D = static_cast<double>(cfg.model.embed_dim);
+  const double F = static_cast<double>(shape.frames), L = static_cast<double>(shape.tokens);
+  const double Dv = static_cast<double>(shape.video_dim), Dt = static_cast<double>(shape.text_dim);
+  const auto layer = [D](double n) { return 72.0 * D * D * n + 12.0 * n * n * D; };
+  double per_sample = 0.0;
+  if (shape.video_dim != cfg.model.embed_dim) per_sample += 4.0 * Dv * D * F;
+  if (cfg.model.video.encoder == "seqTransf") {
+    per_sample += static_cast<double>(cfg.model.video.layers) * layer(F);
+  }
+  if (shape.text_dim != cfg.model.embed_dim) per_sample += 4.0 * Dt * D * L;
+  per_sample += static_cast<double>(cfg.model.text.layers) * layer(L);
+  double flops = per_sample * B + 12.0 * B * B * D;
+  if (lica) {
+    flops += 6.0 * B * B * D;
+    flops += cfg.loss.lica.source == "input" ? 2.0 * B * B * (Dv + Dt) : 4.0 * B * B * D;
+  }
+  return flops;
+}
+
+// Random features of the shape, zero past each row's random length (F/2..F frames,
+// L/2..L tokens), as the loader pads them.
+lica::data::Batch random_batch(int64_t rows, const tr::FeatureShape& shape,
+                               const torch::Device& device, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto masked = [rows](int64_t len, int64_t width, torch::Tensor* features) {
+    const auto lengths = torch::randint(std::max<int64_t>(1, len / 2), len + 1, {rows, 1});
+    auto mask = torch::arange(len).unsqueeze(0) < lengths;  // [rows, len]
+    *features = torch::randn({rows, len, width}) * mask.unsqueeze(-1).to(torch::kFloat);
+    return mask;
+  };
+  lica::data::Batch b;
+  b.video_mask = masked(shape.frames, shape.video_dim, &b.video).to(device);
+  b.text_mask = masked(shape.tokens, shape.text_dim, &b.text).to(device);
+  b.video = b.video.to(device);
+  b.text = b.text.to(device);
+  b.video_index = torch::arange(rows);
+  b.text_index = torch::arange(rows);
+  return b;
+}
+
+// Mean milliseconds per measured step.
+struct Timings {
+  double losses = 0, forward = 0, backward = 0, reduce = 0, optimizer = 0;
+  double losses_without_lica = 0, backward_without_lica = 0;
+  double step() const { return losses + backward + reduce + optimizer; }
+  void add(const Timings& t) {
+    losses += t.losses, forward += t.forward, backward += t.backward, reduce += t.reduce;
+    optimizer += t.optimizer, losses_without_lica += t.losses_without_lica;
+    backward_without_lica += t.backward_without_lica;
+  }
+  void divide(double n) {
+    for (double* f : {&losses, &forward, &backward, &reduce, &optimizer, &losses_without_lica,
+                      &backward_without_lica}) {
+      *f /= n;
+    }
+  }
+};
+
+struct Measurement {
+  Timings ms;
+  int64_t params = 0;
+  int64_t peak_bytes = 0;
+};
+
+struct Run {
+  lica::dist::Communicator& comm;
+  torch::Device device;
+  Precision precision;
+  tr::FeatureShape shape;
+  int64_t warmup, steps;
+};
+
+Measurement measure(const Run& run, const tr::Config& cfg) {
+  auto& comm = run.comm;
+  const auto& device = run.device;
+  // Every timed part starts with the device idle and, under W > 1, every rank at the same
+  // point, so one rank's lag is not counted as another's communication.
+  const auto sync = [&] { lica::bench::synchronize(device); };
+  const auto start = [&] {
+    sync();
+    if (comm.world_size() > 1) comm.barrier();
+    return Clock::now();
+  };
+  torch::manual_seed(static_cast<uint64_t>(cfg.trainer.seed));
+  lica::model::DualEncoder model(tr::dual_encoder_options(cfg, run.shape));
+  model->to(device);
+  model->train();
+  lica::dist::broadcast_parameters(comm, model->parameters());
+  auto optimizer = tr::make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
+  lica::dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
+  const auto loss_opt = tr::loss_options(cfg);
+  auto without_lica = loss_opt;
+  without_lica.lica_weight = 0.0;
+  const bool lica = loss_opt.lica_weight > 0.0;
+  const auto [r0, r1] = lica::dist::shard_range(cfg.trainer.batch_size, comm.rank(), comm.world_size());
+  const auto batch = random_batch(r1 - r0, run.shape, device,
+                                  static_cast<uint64_t>(cfg.trainer.seed) + 1000003u * static_cast<uint64_t>(comm.rank() + 1));
+  const lica::model::Momentum no_momentum{nullptr};
+  const bool bf16 = run.precision == Precision::kBf16;
+
+  Measurement out;
+  for (const auto& p : model->parameters()) out.params += p.numel();
+  lica::bench::reset_peak_memory(device);
+  for (int64_t i = 0; i < run.warmup + run.steps; ++i) {
+    Timings t;
+    {
+      // The step.
+      auto t0 = start();
+      tr::StepLosses losses;
+      {
+        Autocast autocast(bf16);
+        losses = tr::step_losses(model, no_momentum, comm, batch, r0, loss_opt);
+      }
+      sync();
+      t.losses = ms_since(t0);
+      t0 = Clock::now();
+      optimizer->zero_grad();
+      reducer.prepare();
+      losses.total.backward();
+      sync();
+      t.backward = ms_since(t0);
+      t0 = Clock::now();
+      reducer.finish();
+      sync();
+      t.reduce = ms_since(t0);
+      t0 = Clock::now();
+      if (cfg.trainer.grad_clip > 0) {
+        torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.trainer.grad_clip);
+      }
+      optimizer->step();
+      model->clamp_logit_scale();
+      sync();
+      t.optimizer = ms_since(t0);
+    }
+    // The extra passes run after the step, each allocating what the one before freed, as
+    // the step allocates what they freed: none of them pays for fresh memory alone (on the
+    // CPU that is page faults; the forward pass first would look slower than the step).
+    if (lica) {
+      // The same losses without the LICA term, forward and backward; the hooks are not
+      // armed (outside prepare/finish) and the next step's zero_grad() discards the
+      // gradients.
+      auto t0 = start();
+      tr::StepLosses base;
+      {
+        Autocast autocast(bf16);
+        base = tr::step_losses(model, no_momentum, comm, batch, r0, without_lica);
+      }
+      sync();
+      t.losses_without_lica = ms_since(t0);
+      t0 = Clock::now();
+      base.total.backward();
+      sync();
+      t.backward_without_lica = ms_since(t0);
+    }
+    {
+      // The encoders alone, as step_losses runs them.
+      const auto t0 = start();
+      Autocast autocast(bf16);
+      model->encode_video_sequence(batch.video, batch.video_mask);
+      model->encode_text_sequence(batch.text, batch.text_mask);
+      sync();
+      t.forward = ms_since(t0);
+    }
+    if (i >= run.warmup) out.ms.add(t);
+  }
+  out.ms.divide(static_cast<double>(std::max<int64_t>(run.steps, 1)));
+  out.peak_bytes = lica::bench::peak_memory_bytes(device);
+  return out;
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) || dynamic_cast<const std::bad_alloc*>(&e)) {
+    return true;
+  }
+  const std::string what = e.what();
+  // The CPU allocator reports a failed allocation as a plain c10::Error.
+  return what.find("out of memory") != std::string::npos ||
+         what.find("can't allocate memory") != std::string::npos;
+}
+
+bool has_key(const std::string& key) {
+  const auto keys = tr::config_keys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lica::init_logging(argv[0]);
+  return lica::run_program([&] {
+    std::string config_path, batches_text = "256,1024,4096,16384", lica_text = "off,on";
+    std::string forms_text = "chunked,fused", device_text = "auto", precision_text = "fp32";
+    std::vector<std::string> overrides;
+    int64_t frames = 12, tokens = 32, video_dim = 512, text_dim = 512;
+    int64_t warmup = 3, steps = 10, threads = 0;
+    double peak_tflops = 0.0;
+    lica::CommandLine cli(
+        "train_bench", "[options]",
+        "Full training steps (forward, losses, backward, gradient all-reduce, AdamW) of the "
+        "model a config describes, on random inputs, for each global batch size with LICA off "
+        "and on: one JSON line per configuration (docs/performance.md). Under mpirun the "
+        "global batch is split across the ranks.");
+    cli.option("config", "YAML config of the model and losses (default: the built-in defaults)",
+               &config_path);
+    cli.repeated("set", "config override section.key=value (repeatable)", &overrides);
+    cli.option("batches", "global batch sizes, comma-separated", &batches_text);
+    cli.option("lica", "LICA settings to run: off, on or both (λ = loss.lica.weight, 1 if 0)",
+               &lica_text);
+    cli.option("lica-forms",
+               "forms of the LICA term to run with LICA on, each as --set loss.lica.form=<form>",
+               &forms_text);
+    cli.option("frames", "frames per video (F)", &frames);
+    cli.option("tokens", "tokens per caption (L)", &tokens);
+    cli.option("video-dim", "frame feature width (Dv)", &video_dim);
+    cli.option("text-dim", "token feature width (Dt)", &text_dim);
+    cli.option("device", "auto | cpu | cuda (auto: cuda when this build and machine have it)",
+               &device_text);
+    cli.option("precision",
+               "fp32 | tf32 | bf16: fp32 matmuls, TF32 tensor-core matmuls, or bf16 autocast of "
+               "the forward (CUDA only for tf32 and bf16)",
+               &precision_text);
+    cli.option("warmup", "untimed steps per configuration", &warmup);
+    cli.option("steps", "timed steps per configuration", &steps);
+    cli.option("peak-tflops",
+               "peak TFLOPS per device for MFU; 0 = H100 SXM dense: 989 bf16, 495 tf32, 67 "
+               "fp32 (CUDA; no MFU on the CPU unless given)",
+               &peak_tflops);
+    cli.option("threads", "LibTorch threads per rank (0 = default)", &threads);
+    if (!cli.parse(argc, argv)) return lica::kExitOk;
+
+    tr::Config base = config_path.empty() ? tr::Config() : tr::load_config(config_path);
+    for (const auto& o : overrides) tr::apply_override(base, o);
+    const std::string source = config_path.empty() ? "defaults" : config_path;
+    tr::validate(base, overrides.empty() ? source : source + " with --set");
+    if (tr::loss_options(base).needs_momentum()) {
+      throw lica::InputError(
+          "train_bench: loss.itc.weight and loss.ims.weight must be 0 (the momentum terms are "
+          "measured by aai_step_bench)");
+    }
+    const auto batches = lica::bench::split_positive_ints(batches_text, "batches");
+    const auto lica_modes = lica::bench::split_list(lica_text, "lica");
+    for (const auto& m : lica_modes) {
+      if (m != "off" && m != "on") throw lica::InputError("--lica: got '" + m + "', expected off or on");
+    }
+    auto forms = lica::bench::split_list(forms_text, "lica-forms");
+    if (!has_key("loss.lica.form")) {
+      // This build chooses the form by itself (auto): one run, named so.
+      LOG(WARNING) << "train_bench: this build has no config key loss.lica.form; --lica-forms "
+                   << forms_text << " is ignored and LICA runs in the build's default form";
+      forms = {"default"};
+    }
+    for (int64_t v : {frames, tokens, video_dim, text_dim, steps}) {
+      if (v <= 0) throw lica::InputError("train_bench: --frames, --tokens, --video-dim, --text-dim and --steps must be > 0");
+    }
+    if (warmup < 0) throw lica::InputError("--warmup: expected >= 0, got " + std::to_string(warmup));
+    const auto precision = parse_precision(precision_text);
+    if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+
+    bool cuda = device_text == "cuda" || (device_text == "auto" && torch::cuda::is_available());
+    if (device_text != "auto" && device_text != "cpu" && device_text != "cuda") {
+      throw lica::InputError("--device: got '" + device_text + "', expected auto, cpu or cuda");
+    }
+#ifndef LICA_WITH_CUDA
+    if (cuda) throw lica::InputError("--device cuda: this build has no CUDA (LibTorch without CUDA)");
+#endif
+    if (cuda && !torch::cuda::is_available()) throw lica::InputError("--device cuda: no CUDA device is visible");
+    if (!cuda && precision != Precision::kFp32) {
+      throw lica::InputError("--precision " + precision_text + " needs --device cuda");
+    }
+    // A CPU run under a CUDA build would otherwise get nccl, which wants CUDA tensors.
+    std::string backend = base.dist.backend;
+    if (!cuda && backend == "auto") backend = "mpi";
+    auto comm = lica::dist::make_communicator(backend, {base.dist.timeout_s});
+    return lica::dist::run_or_abort(*comm, [&]() -> int {
+      torch::Device device(torch::kCPU);
+      if (cuda) {
+        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm->info().local_rank));
+#ifdef LICA_WITH_CUDA
+        c10::cuda::set_device(device.index());
+#endif
+        at::globalContext().setAllowTF32CuBLAS(precision == Precision::kTf32);
+      }
+      const double peak = peak_tflops > 0 ? peak_tflops : (cuda ? h100_peak_tflops(precision) : NAN);
+      const int world = comm->world_size();
+      const tr::FeatureShape shape{video_dim, frames, text_dim, tokens,
+                                   "--video-dim/--frames/--text-dim/--tokens"};
+      const Run run{*comm, device, precision, shape, warmup, steps};
+      for (int64_t B : batches) {
+        if (B < world) {
+          throw lica::InputError("--batches: " + std::to_string(B) + " is smaller than the " +
+                                 std::to_string(world) + " ranks");
+        }
+        for (const auto& mode : lica_modes) {
+          const bool on = mode == "on";
+          for (const auto& form : on ? forms : std::vector<std::string>{"none"}) {
+            tr::Config cfg = base;
+            cfg.trainer.batch_size = B;
+            cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
+            if (on && form != "default") tr::apply_override(cfg, "loss.lica.form=" + form);
+            tr::validate(cfg, "train_bench");
+            lica::JsonLine line;
+            line.add("bench", "train_bench").add("B", B).add("lica", mode).add("form", form);
+            line.add("world", world).add("device", device.is_cuda() ? "cuda" : "cpu");
+            line.add("precision", precision_text);
+            try {
+              const auto m = measure(run, cfg);
+              const auto& t = m.ms;
+              const double step = t.step();
+              const double flops = step_flops(cfg, shape, B, on);
+              const double lica_fwd = on ? t.losses - t.losses_without_lica : 0.0;
+              const double lica_bwd = on ? t.backward - t.backward_without_lica : 0.0;
+              line.add("samples_per_s", static_cast<double>(B) / (step / 1e3));
+              line.add("step_ms", step).add("forward_ms", t.forward);
+              line.add("loss_ms", t.losses - t.forward);
+              line.add("lica_ms", lica_fwd + lica_bwd).add("lica_fwd_ms", lica_fwd);
+              line.add("lica_bwd_ms", lica_bwd).add("lica_share", (lica_fwd + lica_bwd) / step);
+              line.add("backward_ms", t.backward).add("reduce_ms", t.reduce);
+              line.add("optimizer_ms", t.optimizer);
+              line.add("peak_gib", static_cast<double>(m.peak_bytes) / (1024.0 * 1024 * 1024));
+              line.add("peak_kind", lica::bench::peak_memory_kind(device));
+              line.add("flops", flops).add("tflops", flops / (step / 1e3) / 1e12);
+              line.add("peak_tflops", peak);
+              line.add("mfu", flops / (step / 1e3) / (world * peak * 1e12));
+              line.add("params", m.params);
+            } catch (const std::exception& e) {
+              // After a failed step the ranks are no longer in step: only W = 1 goes on.
+              if (world > 1) throw;
+              if (is_out_of_memory(e)) {
+                line.add("oom", true);
+              } else {
+                line.add("error", std::string(e.what()).substr(0, 300));
+              }
+              lica::bench::release_cached_memory(device);
+            }
+            line.add("embed_dim", cfg.model.embed_dim);
+            line.add("video_layers", cfg.model.video.encoder == "seqTransf" ? cfg.model.video.layers : 0);
+            line.add("text_layers", cfg.model.text.layers);
+            line.add("frames", frames).add("tokens", tokens);
+            line.add("video_dim", video_dim).add("text_dim", text_dim);
+            line.add("top_k", cfg.loss.lica.top_k).add("steps", steps).add("warmup", warmup);
+            if (comm->rank() == 0) {
+              std::printf("%s\n", line.str().c_str());
+              std::fflush(stdout);
+            }
+          }
+        }
+      }
+      return lica::kExitOk;
+    });
+  });
+}
