@@ -5,7 +5,7 @@
 # or runs/h100/.
 #   bash scripts/h100_measure.sh tests   # every test in build-gpu, the CUDA ones included
 #   bash scripts/h100_measure.sh train   # W=1 nccl on the GPU, W=2 mpi on CUDA tensors
-#   bash scripts/h100_measure.sh bench   # train_bench vs reference_step.py, bf16 and fp32
+#   bash scripts/h100_measure.sh bench   # train_bench vs reference_step.py, bf16 and tf32
 set -euo pipefail
 stage=${1:?usage: h100_measure.sh tests|train|bench}
 out=${OUT:-runs/h100}
@@ -34,12 +34,18 @@ case "$stage" in
     tail -n 2 "$out"/w1_nccl/metrics.jsonl "$out"/w2_mpi/metrics.jsonl
     ;;
   bench)
-    for precision in bf16 fp32; do
-      args=(--config configs/synthetic_lica.yaml --device cuda --precision "$precision"
-            --batches 256,1024,4096,16384 --lica off,on --warmup 3 --steps 10)
-      "$build/train_bench" "${args[@]}" --lica-forms chunked,fused \
-        | tee "$out/train_bench_$precision.jsonl"
-      python3 bench/reference_step.py "${args[@]}" | tee "$out/reference_$precision.jsonl"
+    # The model and sizes of docs/performance.md's table (CLIP4Clip-sized, LICA top_k 8).
+    args=(--batches 256,1024,4096,16384 --lica off,on --warmup 3 --steps 10
+          --frames 12 --tokens 32 --video-dim 512 --text-dim 512
+          --set model.embed_dim=512 --set model.video.layers=4 --set model.video.heads=8
+          --set loss.lica.top_k=8)
+    for precision in bf16 tf32; do
+      "$build/train_bench" --device cuda --precision "$precision" --lica-forms chunked,fused \
+        "${args[@]}" > "$out/train_bench_$precision.jsonl"
+      python3 bench/reference_step.py --device cuda --precision "$precision" "${args[@]}" \
+        > "$out/reference_$precision.jsonl"
+      python3 tools/bench_table.py "$out/train_bench_$precision.jsonl" \
+        "$out/reference_$precision.jsonl" | tee "$out/table_$precision.md"
     done
     ;;
   *) echo "unknown stage '$stage': expected tests, train or bench" >&2; exit 2 ;;

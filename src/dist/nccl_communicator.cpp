@@ -143,7 +143,17 @@ class NcclCommunicator : public Communicator {
     return t.is_cuda() ? out : out.cpu();
   }
 
-  void all_reduce_sum(torch::Tensor& t) override { all_reduce_sum_async(t)->wait(); }
+  // A host tensor (a loss value, a stop flag: dist::all_reduce_sum(comm, double)) goes
+  // through the device; the copy back waits on the compute stream, which waits on NCCL.
+  void all_reduce_sum(torch::Tensor& t) override {
+    if (t.is_cuda()) {
+      all_reduce_sum_async(t)->wait();
+      return;
+    }
+    auto staged = on_device(t).contiguous();
+    all_reduce_sum_async(staged)->wait();
+    t.copy_(staged);
+  }
 
   std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) override {
     TORCH_CHECK(t.is_cuda() && t.is_contiguous(),
