@@ -7,6 +7,7 @@
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
 #include "trainer/config.h"
+#include "trainer/device.h"
 #include "trainer/train.h"
 
 int main(int argc, char** argv) {
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
       return lica::kExitOk;
     }
     lica::StopSignals signals;  // before MPI starts, so no signal is missed
-    auto comm = lica::dist::make_communicator(cfg.dist.backend, {cfg.dist.timeout_s});
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::TrainOptions options;
       options.resume = resume;

@@ -8,6 +8,7 @@
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
 #include "trainer/config.h"
+#include "trainer/device.h"
 #include "trainer/evaluate_checkpoint.h"
 #include "trainer/export_embeddings.h"
 #include "common/files.h"
@@ -23,12 +24,13 @@ int main(int argc, char** argv) {
         "Evaluates a checkpoint on one split of the feature file (DESIGN.md section 7): text->video\n"
         "and video->text R@1/5/10, median and mean rank. PATH is a step_<N> directory, a\n"
         "checkpoints directory or its 'latest'/'best' pointer (the newest valid one). The model\n"
-        "comes from the checkpoint's config; data.* and eval.* from --config. Under mpirun or\n"
-        "srun the evaluation is sharded over the ranks with the same result. Prints the metrics\n"
+        "comes from the checkpoint's config; data.*, eval.*, trainer.device and trainer.tf32\n"
+        "from --config (inference runs in fp32). Under mpirun or srun the evaluation is sharded\n"
+        "over the ranks with the same result. Prints the metrics\n"
         "and writes them as one JSON object. --export also writes the split's video and caption\n"
         "embeddings with their ids to an embedding file for lica_search (docs/search.md), the same\n"
         "at every number of ranks. Exit codes: 0 done, 1 internal failure, 2 bad input.");
-    cli.option("config", "YAML config giving data.* and eval.*", &config_path);
+    cli.option("config", "YAML config giving data.*, eval.* and trainer.device", &config_path);
     cli.option("checkpoint", "checkpoint to evaluate", &checkpoint);
     cli.option("split", "split of the feature file", &split);
     cli.option("output",
@@ -43,7 +45,8 @@ int main(int argc, char** argv) {
     auto cfg = lica::trainer::load_config(config_path);
     for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
     lica::trainer::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
-    auto comm = lica::dist::make_communicator(cfg.dist.backend, {cfg.dist.timeout_s});
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       const auto r = lica::trainer::evaluate_checkpoint(cfg, checkpoint, split, *comm);
       std::optional<lica::trainer::ExportSummary> exported;

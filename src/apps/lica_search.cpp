@@ -8,6 +8,7 @@
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
 #include "trainer/config.h"
+#include "trainer/device.h"
 #include "trainer/search.h"
 
 int main(int argc, char** argv) {
@@ -28,8 +29,9 @@ int main(int argc, char** argv) {
         "of each query come best first, equal scores by the smaller candidate index. Writes one\n"
         "JSON line per query to stdout or --output (atomically):\n"
         "  {\"query\": ID, \"query_index\": i, \"results\": [{\"id\": ID, \"index\": j, \"score\": s}, ...]}\n"
-        "--config gives eval.batch_size (encoding), eval.chunk_size (queries per block) and\n"
-        "dist.backend; the model comes from the checkpoint. Under mpirun the encoding is sharded\n"
+        "--config gives eval.batch_size (encoding), eval.chunk_size (queries per block),\n"
+        "trainer.device (encoding; the search itself runs on the cpu) and dist.backend; the model\n"
+        "comes from the checkpoint. Under mpirun the encoding is sharded\n"
         "and rank 0 searches. Exit codes: 0 done, 1 internal failure, 2 bad input.");
     cli.option("candidates", "embedding or feature file of the candidates", &opt.candidates);
     cli.option("queries", "embedding or feature file of the queries", &opt.queries);
@@ -55,7 +57,8 @@ int main(int argc, char** argv) {
     for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
     const std::string source = config_path.empty() ? "the defaults" : config_path;
     lica::trainer::validate(cfg, overrides.empty() ? source : source + " with --set");
-    auto comm = lica::dist::make_communicator(cfg.dist.backend, {cfg.dist.timeout_s});
+    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+                                              {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::run_search(cfg, opt, std::cout, *comm);
       return lica::kExitOk;

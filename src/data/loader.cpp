@@ -65,6 +65,8 @@ Batch PrefetchLoader::load(int64_t step) {
   if (options_.pin_memory && torch::cuda::is_available()) {
     batch.video = batch.video.pin_memory();
     batch.text = batch.text.pin_memory();
+    batch.video_mask = batch.video_mask.pin_memory();
+    batch.text_mask = batch.text_mask.pin_memory();
   }
 #endif
   return batch;

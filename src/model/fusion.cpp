@@ -1,5 +1,6 @@
 #include "model/fusion.h"
 
+#include "model/attention.h"
 #include "model/pooling.h"
 
 namespace lica::model {
@@ -33,8 +34,7 @@ torch::Tensor FusionEncoderImpl::forward(const torch::Tensor& video, const torch
   auto h = text.transpose(0, 1);
   for (auto& layer : layers_) {
     const auto q = layer.ln->forward(h);
-    h = h + drop_->forward(std::get<0>(layer.cross->forward(q, frames, frames, video_pad,
-                                                            /*need_weights=*/false)));
+    h = h + drop_->forward(attend(*layer.cross, q, frames, video_pad));
     h = layer.block->forward(h, text_pad);
   }
   const auto pooled = masked_mean(h.transpose(0, 1), text_mask);  // [B, D]

@@ -81,7 +81,9 @@ torch::Tensor GpoImpl::weights(const torch::Tensor& mask) {
   if (longest < L) {
     gathered = torch::nn::functional::pad(gathered, torch::nn::functional::PadFuncOptions({0, L - longest}));
   }
-  return out.index_copy(0, torch::tensor(rows, torch::kLong).to(out.device()), gathered);
+  // Under autocast the score head ran in bf16; the weights are returned in the weights' dtype.
+  return out.index_copy(0, torch::tensor(rows, torch::kLong).to(out.device()),
+                        gathered.to(out.scalar_type()));
 }
 
 torch::Tensor GpoImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {

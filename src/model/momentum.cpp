@@ -1,5 +1,7 @@
 #include "model/momentum.h"
 
+#include "model/module_device.h"
+
 namespace lica::model {
 
 void ema_update(torch::nn::Module& target, torch::nn::Module& source, double m) {
@@ -28,11 +30,15 @@ MomentumImpl::MomentumImpl(const DualEncoderOptions& opt, DualEncoder& online, d
   towers.fusion.layers = 0;
   encoder_ = register_module("encoder", DualEncoder(towers));
   for (auto& p : encoder_->parameters()) p.set_requires_grad(false);
+  // The towers and queues live where the online model does (the EMA mixes the two).
+  const torch::Device device = module_device(*online);
+  encoder_->to(device);
   ema_update(*encoder_, *online, 0.0);
   const int64_t dim = opt.video.embed_dim;
-  video_queue_ = register_buffer("video_queue", torch::zeros({queue_size, dim}));
-  text_queue_ = register_buffer("text_queue", torch::zeros({queue_size, dim}));
-  queue_fill_ = register_buffer("queue_fill", torch::zeros({2}, torch::kLong));
+  const auto on_device = torch::TensorOptions().device(device);
+  video_queue_ = register_buffer("video_queue", torch::zeros({queue_size, dim}, on_device));
+  text_queue_ = register_buffer("text_queue", torch::zeros({queue_size, dim}, on_device));
+  queue_fill_ = register_buffer("queue_fill", torch::zeros({2}, on_device.dtype(torch::kLong)));
 }
 
 torch::Tensor MomentumImpl::encode_video(const torch::Tensor& frames, const torch::Tensor& mask) {

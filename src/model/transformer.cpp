@@ -1,5 +1,7 @@
 #include "model/transformer.h"
 
+#include "model/attention.h"
+
 namespace lica::model {
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads,
@@ -16,8 +18,7 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
   auto h = ln_attn_->forward(x);
-  auto attended = std::get<0>(attn_->forward(h, h, h, /*key_padding_mask=*/pad,
-                                             /*need_weights=*/false));
+  auto attended = attend(*attn_, h, h, /*key_padding=*/pad);
   auto y = x + drop_->forward(attended);
   auto m = fc_->forward(ln_mlp_->forward(y));
   m = m * torch::sigmoid(1.702 * m);  // QuickGELU, as CLIP

@@ -1,6 +1,7 @@
 // A small pre-LayerNorm transformer over padded sequences, as CLIP's ResidualAttentionBlock
-// stack (CLIP4Clip's seqTransf uses the same block). Written on nn::MultiheadAttention rather
-// than nn::TransformerEncoder so that LibTorch 1.13 and 2.x run the same arithmetic.
+// stack (CLIP4Clip's seqTransf uses the same block). Written on nn::MultiheadAttention's
+// parameters and attend() (attention.h) rather than nn::TransformerEncoder, so that LibTorch
+// 1.13 and 2.x run the same arithmetic, in bf16 under autocast too.
 #pragma once
 
 #include <torch/torch.h>

@@ -81,6 +81,7 @@ LossOptions loss_options(const Config& cfg) {
   o.ims = {cfg.loss.ims.weight, cfg.loss.ims.temperature};
   o.lmim = {cfg.loss.lmim.weight, cfg.loss.lmim.temperature};
   o.itm_weight = cfg.loss.itm_weight;
+  o.precision = model::parse_precision(cfg.trainer.precision);
   return o;
 }
 

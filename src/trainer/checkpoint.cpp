@@ -32,22 +32,67 @@ std::string archive_bytes(torch::serialize::OutputArchive& archive) {
   return out.str();
 }
 
-// A module's parameters and buffers under their flat names.
+// A module's parameters and buffers under their flat names, as CPU tensors (.cpu() is the
+// tensor itself on the cpu).
 std::string module_bytes(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
   torch::serialize::OutputArchive archive;
-  for (const auto& p : module.named_parameters()) archive.write(archive_key(p.key()), p.value());
-  for (const auto& b : module.named_buffers()) archive.write(archive_key(b.key()), b.value(), true);
+  for (const auto& p : module.named_parameters()) {
+    archive.write(archive_key(p.key()), p.value().cpu());
+  }
+  for (const auto& b : module.named_buffers()) {
+    archive.write(archive_key(b.key()), b.value().cpu(), true);
+  }
   return archive_bytes(archive);
 }
 
-// Loads a torch archive of the checkpoint, turning c10 errors into messages naming the file.
+// The optimizer saved with its AdamW moments as CPU tensors. The state is swapped for CPU
+// copies while it is written and put back after, so the optimizer keeps its device tensors
+// (on the cpu the copies are the tensors themselves). Other state types are saved as they are.
+std::string optimizer_bytes(torch::optim::Optimizer& optimizer) {
+  using State = torch::optim::AdamWParamState;
+  struct Swapped {
+    State* state;
+    torch::Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;  // the optimizer's own
+  };
+  std::vector<Swapped> swapped;
+  const auto cpu = [](const torch::Tensor& t) { return t.defined() ? t.cpu() : t; };
+  for (auto& item : optimizer.state()) {
+    auto* s = dynamic_cast<State*>(item.second.get());
+    if (s == nullptr) continue;
+    swapped.push_back({s, s->exp_avg(), s->exp_avg_sq(), s->max_exp_avg_sq()});
+    s->exp_avg(cpu(s->exp_avg()));
+    s->exp_avg_sq(cpu(s->exp_avg_sq()));
+    s->max_exp_avg_sq(cpu(s->max_exp_avg_sq()));
+  }
+  const auto restore = [&] {
+    for (auto& w : swapped) {
+      w.state->exp_avg(w.exp_avg);
+      w.state->exp_avg_sq(w.exp_avg_sq);
+      w.state->max_exp_avg_sq(w.max_exp_avg_sq);
+    }
+  };
+  torch::serialize::OutputArchive archive;
+  try {
+    optimizer.save(archive);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return archive_bytes(archive);
+}
+
+// Loads a torch archive of the checkpoint onto `device`, turning c10 errors into messages
+// naming the file.
 template <typename Fn>
-void with_archive(const fs::path& dir, const std::string& name, Fn&& fn) {
+void with_archive(const fs::path& dir, const std::string& name, Fn&& fn,
+                  const torch::Device& device = torch::kCPU) {
   const std::string bytes = read_checkpoint_file(dir, name);
   const fs::path path = dir / name;
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(bytes.data(), bytes.size());
+    archive.load_from(bytes.data(), bytes.size(), device);
     fn(archive);
   } catch (const c10::Error& e) {
     throw InputError(path.string() + ": does not fit this run: " + e.msg());
@@ -85,12 +130,13 @@ std::vector<CheckpointFile> checkpoint_files(const TrainingProgress& progress, c
                                              torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
                                              const torch::Tensor& rng_states,
-                                             torch::nn::Module* momentum) {
-  torch::serialize::OutputArchive optimizer_archive, rng_archive;
-  optimizer.save(optimizer_archive);
-  rng_archive.write("cpu", rng_states.contiguous());
+                                             torch::nn::Module* momentum,
+                                             const torch::Tensor& cuda_rng_states) {
+  torch::serialize::OutputArchive rng_archive;
+  rng_archive.write("cpu", rng_states.cpu().contiguous());
+  if (cuda_rng_states.defined()) rng_archive.write("cuda", cuda_rng_states.cpu().contiguous());
   std::vector<CheckpointFile> files{{kModel, module_bytes(model)},
-                                    {kOptimizer, archive_bytes(optimizer_archive)},
+                                    {kOptimizer, optimizer_bytes(optimizer)},
                                     {kRng, archive_bytes(rng_archive)},
                                     {kState, state_yaml(progress)},
                                     {kConfig, dump_config(cfg)}};
@@ -168,7 +214,16 @@ void load_momentum(const fs::path& dir, torch::nn::Module& momentum) {
 }
 
 void load_optimizer(const fs::path& dir, torch::optim::Optimizer& optimizer) {
-  with_archive(dir, kOptimizer, [&](torch::serialize::InputArchive& a) { optimizer.load(a); });
+  // The moments go where the parameters are: AdamW's step would fail on mixed devices.
+  torch::Device device = torch::kCPU;
+  for (const auto& group : optimizer.param_groups()) {
+    if (!group.params().empty()) {
+      device = group.params().front().device();
+      break;
+    }
+  }
+  with_archive(dir, kOptimizer, [&](torch::serialize::InputArchive& a) { optimizer.load(a); },
+               device);
 }
 
 torch::Tensor load_rng_states(const fs::path& dir) {
@@ -177,12 +232,20 @@ torch::Tensor load_rng_states(const fs::path& dir) {
   return states;
 }
 
-torch::Tensor rng_state() { return at::detail::getDefaultCPUGenerator().get_state(); }
+torch::Tensor load_cuda_rng_states(const fs::path& dir) {
+  torch::Tensor states;
+  with_archive(dir, kRng, [&](torch::serialize::InputArchive& a) { a.try_read("cuda", states); });
+  return states;
+}
 
-void set_rng_state(const torch::Tensor& state) {
-  auto gen = at::detail::getDefaultCPUGenerator();
+torch::Tensor rng_state(const torch::Device& device) {
+  return at::globalContext().defaultGenerator(device).get_state();
+}
+
+void set_rng_state(const torch::Tensor& state, const torch::Device& device) {
+  auto gen = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
+  gen.set_state(state.cpu());
 }
 
 std::vector<std::string> training_differences(const Config& saved, const Config& now) {
@@ -192,7 +255,7 @@ std::vector<std::string> training_differences(const Config& saved, const Config&
                             key.rfind("trainer.", 0) == 0 || key.rfind("loss.", 0) == 0;
     // data.path may move (jobs often stage features to node-local disk).
     if (!trajectory || key == "data.path" || key == "trainer.threads" ||
-        key == "trainer.log_every") {
+        key == "trainer.log_every" || key == "trainer.device") {
       continue;
     }
     const std::string a = config_value(saved, key), b = config_value(now, key);

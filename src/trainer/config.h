@@ -73,6 +73,9 @@ struct TrainerConfig {
   int64_t seed = 42;
   int64_t log_every = 10;
   int64_t threads = 0;  // 0 = LibTorch default
+  std::string device = "auto";     // auto | cpu | cuda (trainer/device.h)
+  std::string precision = "fp32";  // fp32 | bf16: bf16 autocasts the encoders' forward only
+  bool tf32 = true;                // TF32 for fp32 matmuls and convolutions on CUDA
 };
 
 struct LicaConfig {

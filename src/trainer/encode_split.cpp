@@ -4,6 +4,8 @@
 
 #include "data/batch.h"
 #include "dist/shard.h"
+#include "model/module_device.h"
+#include "trainer/device.h"
 
 namespace lica::trainer {
 namespace {
@@ -27,8 +29,8 @@ struct EncodedRows {
 // {embeddings [n, D], sequences [n, L, D], masks [n, L]}.
 template <typename Encode>
 SplitEmbeddings encode_sharded(const std::vector<int64_t>& rows, int64_t batch_size, int64_t dim,
-                               int64_t length, dist::Communicator& comm, bool with_sequences,
-                               Encode encode) {
+                               int64_t length, const torch::Device& device,
+                               dist::Communicator& comm, bool with_sequences, Encode encode) {
   torch::NoGradGuard no_grad;
   SplitEmbeddings out;
   const auto mine = rank_rows(rows, batch_size, comm, &out.first);
@@ -40,14 +42,18 @@ SplitEmbeddings encode_sharded(const std::vector<int64_t>& rows, int64_t batch_s
     embeddings.push_back(embedding);
     if (with_sequences) sequences.push_back(sequence), masks.push_back(mask.to(torch::kUInt8));
   }
-  out.mine = embeddings.empty() ? torch::zeros({0, dim}) : torch::cat(embeddings);
+  // A rank without rows still gives a tensor on the model's device: every rank's part of an
+  // all-gather must be on the same kind of device.
+  const auto on_device = torch::TensorOptions().device(device);
+  out.mine = embeddings.empty() ? torch::zeros({0, dim}, on_device) : torch::cat(embeddings);
   out.all = comm.all_gather(out.mine);
   if (with_sequences) {
     // Batches are padded to the file's length, so every rank's rows have the same shape.
     out.all_sequences = comm.all_gather(
-        sequences.empty() ? torch::zeros({0, length, dim}) : torch::cat(sequences));
-    out.all_masks = comm.all_gather(masks.empty() ? torch::zeros({0, length}, torch::kUInt8)
-                                                  : torch::cat(masks))
+        sequences.empty() ? torch::zeros({0, length, dim}, on_device) : torch::cat(sequences));
+    out.all_masks = comm.all_gather(masks.empty()
+                                        ? torch::zeros({0, length}, on_device.dtype(torch::kUInt8))
+                                        : torch::cat(masks))
                         .to(torch::kBool);
   }
   return out;
@@ -58,9 +64,10 @@ SplitEmbeddings encode_sharded(const std::vector<int64_t>& rows, int64_t batch_s
 SplitEmbeddings encode_videos(model::DualEncoder& model, const data::FeatureFile& file,
                               const std::vector<int64_t>& rows, int64_t batch_size,
                               dist::Communicator& comm, bool with_sequences) {
-  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_frames(), comm,
+  const torch::Device device = model::module_device(*model);
+  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_frames(), device, comm,
                         with_sequences, [&](const std::vector<int64_t>& slice) {
-                          auto b = data::make_video_batch(file, slice);
+                          auto b = batch_to(data::make_video_batch(file, slice), device);
                           auto e = model->encode_video_sequence(b.video, b.video_mask);
                           return EncodedRows{e.embedding, e.sequence, b.video_mask};
                         });
@@ -69,9 +76,10 @@ SplitEmbeddings encode_videos(model::DualEncoder& model, const data::FeatureFile
 SplitEmbeddings encode_texts(model::DualEncoder& model, const data::FeatureFile& file,
                              const std::vector<int64_t>& rows, int64_t batch_size,
                              dist::Communicator& comm, bool with_sequences) {
-  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_tokens(), comm,
+  const torch::Device device = model::module_device(*model);
+  return encode_sharded(rows, batch_size, model->embed_dim(), file.max_tokens(), device, comm,
                         with_sequences, [&](const std::vector<int64_t>& slice) {
-                          auto b = data::make_text_batch(file, slice);
+                          auto b = batch_to(data::make_text_batch(file, slice), device);
                           auto e = model->encode_text_sequence(b.text, b.text_mask);
                           return EncodedRows{e.embedding, e.sequence, b.text_mask};
                         });

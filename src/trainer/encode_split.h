@@ -23,7 +23,8 @@ struct SplitEmbeddings {
 };
 
 // `rows` index /videos (encode_videos) or /texts (encode_texts) of `file`. Runs without
-// gradient; the model's train/eval mode is the caller's.
+// gradient, in fp32, on the model's device (the embeddings stay there); the model's
+// train/eval mode is the caller's.
 SplitEmbeddings encode_videos(model::DualEncoder& model, const data::FeatureFile& file,
                               const std::vector<int64_t>& rows, int64_t batch_size,
                               dist::Communicator& comm, bool with_sequences = false);

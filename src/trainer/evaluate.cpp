@@ -12,7 +12,7 @@ namespace {
 torch::Tensor pair_logits(model::DualEncoder& model, const SplitEmbeddings& videos,
                           const torch::Tensor& video_rows, const SplitEmbeddings& texts,
                           const torch::Tensor& text_rows, int64_t batch) {
-  std::vector<torch::Tensor> parts{torch::empty({0})};
+  std::vector<torch::Tensor> parts{torch::empty({0}, videos.all_sequences.options())};
   for (int64_t begin = 0; begin < video_rows.size(0); begin += batch) {
     const auto v = video_rows.slice(0, begin, begin + batch);
     const auto t = text_rows.slice(0, begin, begin + batch);
@@ -23,9 +23,10 @@ torch::Tensor pair_logits(model::DualEncoder& model, const SplitEmbeddings& vide
   return torch::cat(parts);
 }
 
-// [n * k]: each of `first`, ..., `first + n - 1` repeated k times.
-torch::Tensor repeated_rows(int64_t first, int64_t n, int64_t k) {
-  return torch::arange(first, first + n, torch::kLong).repeat_interleave(k);
+// [n * k] on `device`: each of `first`, ..., `first + n - 1` repeated k times.
+torch::Tensor repeated_rows(int64_t first, int64_t n, int64_t k, const torch::Device& device) {
+  return torch::arange(first, first + n, torch::dtype(torch::kLong).device(device))
+      .repeat_interleave(k);
 }
 
 }  // namespace
@@ -58,9 +59,12 @@ RetrievalMetrics evaluate_split(model::DualEncoder& model, const data::FeatureFi
   for (int64_t t : split.texts) {
     owner.push_back(position[static_cast<size_t>(file.text_video()[static_cast<size_t>(t)])]);
   }
-  auto text_owner = torch::tensor(owner, torch::kLong);  // [T]
+  // Indices live with the embeddings (the model's device), as the ranking compares them.
+  const torch::Device device = all_videos.device();
+  auto text_owner = torch::tensor(owner, torch::kLong).to(device);  // [T]
   auto my_owner = text_owner.slice(0, text_first, text_first + texts.size(0));
-  auto my_ids = torch::arange(video_first, video_first + videos.size(0), torch::kLong);
+  auto my_ids = torch::arange(video_first, video_first + videos.size(0),
+                              torch::dtype(torch::kLong).device(device));
 
   // DSL normalises each candidate's column over every query of the split; every rank holds
   // all embeddings, so each computes it alike, in the same blocks, and W does not change it.
@@ -78,13 +82,15 @@ RetrievalMetrics evaluate_split(model::DualEncoder& model, const data::FeatureFi
     // frames and tokens were gathered with the embeddings.
     const auto t2v_top = top_candidates(texts, all_videos, opt.rerank_top_k, opt.chunk, t2v_dsl);
     const int64_t kt = t2v_top.size(1);
-    const auto t2v_fusion = pair_logits(model, video_emb, t2v_top.reshape(-1), text_emb,
-                                        repeated_rows(text_first, texts.size(0), kt), opt.batch_size);
+    const auto t2v_fusion =
+        pair_logits(model, video_emb, t2v_top.reshape(-1), text_emb,
+                    repeated_rows(text_first, texts.size(0), kt, device), opt.batch_size);
     t2v = t2v_reranked(t2v, t2v_top, t2v_fusion.view({-1, kt}), my_owner);
     const auto v2t_top = top_candidates(videos, all_texts, opt.rerank_top_k, opt.chunk, v2t_dsl);
     const int64_t kv = v2t_top.size(1);
-    const auto v2t_fusion = pair_logits(model, video_emb, repeated_rows(video_first, videos.size(0), kv),
-                                        text_emb, v2t_top.reshape(-1), opt.batch_size);
+    const auto v2t_fusion =
+        pair_logits(model, video_emb, repeated_rows(video_first, videos.size(0), kv, device),
+                    text_emb, v2t_top.reshape(-1), opt.batch_size);
     v2t = v2t_reranked(v2t, v2t_top, v2t_fusion.view({-1, kv}), text_owner, my_ids);
   }
   RetrievalMetrics m;

@@ -6,6 +6,7 @@
 
 #include "trainer/build_model.h"
 #include "trainer/checkpoint.h"
+#include "trainer/device.h"
 #include "trainer/evaluate.h"
 
 namespace lica::trainer {
@@ -27,6 +28,8 @@ ResolvedCheckpoint resolve_for_inference(Config cfg, const std::string& spec,
   }
   cfg.model = saved.model;
   cfg.loss = saved.loss;  // the loss terms decide some heads of the saved model (LMIM)
+  result.device = resolve_device(cfg.trainer.device, comm.info().local_rank);
+  use_device(result.device, cfg.trainer.tf32);
   result.config = std::move(cfg);
   return result;
 }
@@ -34,6 +37,7 @@ ResolvedCheckpoint resolve_for_inference(Config cfg, const std::string& spec,
 model::DualEncoder load_dual_encoder(const ResolvedCheckpoint& checkpoint,
                                      const data::FeatureFile& file) {
   model::DualEncoder model(dual_encoder_options(checkpoint.config, file));
+  model->to(checkpoint.device);
   load_model(checkpoint.checkpoint, *model);
   model->eval();
   return model;
@@ -58,7 +62,7 @@ CheckpointEval evaluate_checkpoint(Config cfg, const std::string& spec, const st
   auto model = load_dual_encoder(resolved, file);
   LOG(INFO) << "evaluating " << resolved.checkpoint.string() << " (step " << result.step
             << ") on split '" << split << "' of " << file.path() << " with " << comm.world_size()
-            << " rank(s)";
+            << " rank(s) on " << resolved.device.str();
   result.metrics = evaluate_split(model, file, split_index, eval_options(resolved.config), comm);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

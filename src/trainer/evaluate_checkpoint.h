@@ -31,13 +31,16 @@ struct ResolvedCheckpoint {
   std::filesystem::path checkpoint;  // the step_<N> directory
   int64_t step = 0;
   Config config;
+  torch::Device device = torch::kCPU;  // where the model runs: the config's trainer.device
 };
 // Rank 0 resolves `spec` (see resolve_checkpoint()), every rank gets the same directory.
+// The device is resolved for this rank (trainer.device of `cfg`) and made current, with
+// trainer.tf32 applied; inference runs in fp32 whatever trainer.precision says.
 ResolvedCheckpoint resolve_for_inference(Config cfg, const std::string& spec,
                                          dist::Communicator& comm);
 
 // The checkpoint's dual encoder built for `file` (its dims) with the saved weights, in eval
-// mode. InputError when the file does not fit the checkpoint's model.
+// mode, on checkpoint.device. InputError when the file does not fit the checkpoint's model.
 model::DualEncoder load_dual_encoder(const ResolvedCheckpoint& checkpoint,
                                      const data::FeatureFile& file);
 

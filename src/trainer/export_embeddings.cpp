@@ -25,7 +25,7 @@ data::Embeddings encode_embeddings(model::DualEncoder& model, const data::Featur
                                    dist::Communicator& comm) {
   const auto videos = encode_videos(model, file, rows.videos, batch_size, comm);
   const auto texts = encode_texts(model, file, rows.texts, batch_size, comm);
-  return data::make_embeddings(file, rows, videos.all, texts.all);
+  return data::make_embeddings(file, rows, videos.all.cpu(), texts.all.cpu());
 }
 
 ExportSummary export_embeddings(Config cfg, const std::string& spec, const std::string& split,

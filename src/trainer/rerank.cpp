@@ -34,7 +34,9 @@ torch::Tensor top_candidates(const torch::Tensor& queries, const torch::Tensor& 
     const auto order = std::get<1>(torch::sort(scores, /*stable=*/true, /*dim=*/1, /*descending=*/true));
     blocks.push_back(order.slice(1, 0, keep));
   }
-  if (blocks.empty()) return torch::empty({0, keep}, torch::kLong);
+  if (blocks.empty()) {
+    return torch::empty({0, keep}, torch::dtype(torch::kLong).device(queries.device()));
+  }
   return torch::cat(blocks);
 }
 

@@ -75,11 +75,13 @@ class SideLoader {
     auto model = load_dual_encoder(checkpoint, file);
     const int64_t batch = checkpoint.config.eval.batch_size;
     const auto started = Clock::now();
+    // Encoded on the model's device; searched (and written) from host memory.
     data::EmbeddingSection s =
-        videos ? data::video_section(file, rows.videos,
-                                     encode_videos(model, file, rows.videos, batch, comm_).all)
-               : data::text_section(rows.texts,
-                                    encode_texts(model, file, rows.texts, batch, comm_).all);
+        videos
+            ? data::video_section(file, rows.videos,
+                                  encode_videos(model, file, rows.videos, batch, comm_).all.cpu())
+            : data::text_section(rows.texts,
+                                 encode_texts(model, file, rows.texts, batch, comm_).all.cpu());
     side.embeddings = s.embeddings;
     side.ids = std::move(s.ids);
     LOG(INFO) << role << ": encoded " << side.ids.size() << " " << side.what << " of "

@@ -3,12 +3,33 @@
 #include "common/error.h"
 #include "dist/all_gather.h"
 #include "trainer/itm_loss.h"
+#include "model/autocast_guard.h"
+#include "model/module_device.h"
 #include "model/pooling.h"
 #include "trainer/lica_fused.h"
 #include "trainer/losses.h"
 
 namespace lica::trainer {
 namespace {
+
+// `forward()` (an encoder's forward pass) in `precision` (autocast_guard.h).
+template <typename Forward>
+auto in_precision(const torch::Device& device, model::Precision precision, Forward&& forward) {
+  model::AutocastGuard autocast(device, precision);
+  return forward();
+}
+
+// What an encoder gave out under autocast, in fp32: the losses and the all-gathers never see
+// bf16. Tensors already fp32 (or fp64, as in the gradient tests) are returned as they are.
+torch::Tensor widened(const torch::Tensor& t) {
+  const auto type = t.scalar_type();
+  return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat) : t;
+}
+model::Encoded widened(model::Encoded e) {
+  e.embedding = widened(e.embedding);
+  e.sequence = widened(e.sequence);
+  return e;
+}
 
 // [B, D'] unit rows whose dot products are one modality's intra-modal affinities,
 // identical on every rank, no gradient.
@@ -58,8 +79,12 @@ AffinitySource parse_affinity_source(const std::string& s) {
 StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
                        const LossOptions& opt, uint64_t sample_seed) {
-  const auto video_seq = model->encode_video_sequence(local.video, local.video_mask);
-  const auto text_seq = model->encode_text_sequence(local.text, local.text_mask);
+  const torch::Device device = model::module_device(*model);
+  const auto forward = [&](auto&& fn) { return in_precision(device, opt.precision, fn); };
+  const auto video_seq = widened(
+      forward([&] { return model->encode_video_sequence(local.video, local.video_mask); }));
+  const auto text_seq = widened(
+      forward([&] { return model->encode_text_sequence(local.text, local.text_mask); }));
   const auto& video = video_seq.embedding;                   // [b, D]
   const auto& text = text_seq.embedding;                     // [b, D]
   auto all_video = dist::all_gather_with_grad(comm, video);  // [B, D]
@@ -86,8 +111,10 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
     auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
     // The targets: this step's momentum embeddings of the global batch, then the queues
     // (past batches). No gradient reaches them.
-    out.momentum_video = comm.all_gather(targets.encode_video(local.video, local.video_mask));
-    out.momentum_text = comm.all_gather(targets.encode_text(local.text, local.text_mask));
+    out.momentum_video = comm.all_gather(
+        widened(forward([&] { return targets.encode_video(local.video, local.video_mask); })));
+    out.momentum_text = comm.all_gather(
+        widened(forward([&] { return targets.encode_text(local.text, local.text_mask); })));
     const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
     const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
     if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
@@ -106,10 +133,12 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
   if (opt.lmim.weight > 0.0) {
     // A sample's local summary: the mean of its projected frames (tokens). Global embedding
     // i scores sample j by the mean of its dot products with j's local features.
+    const auto local_video = forward([&] { return model->local_video(video_seq.sequence); });
+    const auto local_text = forward([&] { return model->local_text(text_seq.sequence); });
     auto video_local = dist::all_gather_with_grad(
-        comm, model::masked_mean(model->local_video(video_seq.sequence), local.video_mask));
+        comm, model::masked_mean(widened(local_video), local.video_mask));
     auto text_local = dist::all_gather_with_grad(
-        comm, model::masked_mean(model->local_text(text_seq.sequence), local.text_mask));
+        comm, model::masked_mean(widened(local_text), local.text_mask));
     auto lmim = candidates_infonce(video, video_local, text, text_local,
                                    inverse(opt.lmim.temperature), offset, global);
     total = total + opt.lmim.weight * lmim;
@@ -127,13 +156,17 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
     const auto all_text_mask = comm.all_gather(local.text_mask.to(torch::kUInt8)).to(torch::kBool);
     const auto& hard_text = negatives.text_for_video;
     const auto& hard_video = negatives.video_for_text;
+    const auto match = [&](const torch::Tensor& frames, const torch::Tensor& frame_mask,
+                           const torch::Tensor& tokens, const torch::Tensor& token_mask) {
+      return widened(
+          forward([&] { return model->match_logits(frames, frame_mask, tokens, token_mask); }));
+    };
     auto itm = itm_loss(
-        model->match_logits(video_seq.sequence, local.video_mask, text_seq.sequence, local.text_mask),
-        model->match_logits(video_seq.sequence, local.video_mask, all_tokens.index_select(0, hard_text),
-                            all_text_mask.index_select(0, hard_text)),
-        model->match_logits(all_frames.index_select(0, hard_video),
-                            all_video_mask.index_select(0, hard_video), text_seq.sequence,
-                            local.text_mask),
+        match(video_seq.sequence, local.video_mask, text_seq.sequence, local.text_mask),
+        match(video_seq.sequence, local.video_mask, all_tokens.index_select(0, hard_text),
+              all_text_mask.index_select(0, hard_text)),
+        match(all_frames.index_select(0, hard_video), all_video_mask.index_select(0, hard_video),
+              text_seq.sequence, local.text_mask),
         global);
     total = total + opt.itm_weight * itm;
     out.itm = itm.detach();

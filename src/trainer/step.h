@@ -7,6 +7,7 @@
 
 #include "data/batch.h"
 #include "dist/communicator.h"
+#include "model/autocast_guard.h"
 #include "model/dual_encoder.h"
 #include "model/momentum.h"
 #include "trainer/lica_loss.h"
@@ -30,6 +31,10 @@ struct LossOptions {
   InfoNceTerm ims;   // intra-modal separability
   InfoNceTerm lmim;  // local mutual information
   double itm_weight = 0.0;  // the fusion encoder's matching loss (itm_loss.h)
+  // The precision of the encoders' forward passes (trainer.precision): bf16 autocasts them,
+  // and their outputs are cast back to fp32 before any loss, so the similarity matrix,
+  // softmaxes and every term below run in fp32 whatever this says.
+  model::Precision precision = model::Precision::kFp32;
   bool needs_momentum() const { return itc.weight > 0 || ims.weight > 0; }
   bool needs_local_heads() const { return lmim.weight > 0; }
 };

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "data/pairing.h"
 #include "trainer/build_model.h"
+#include "trainer/device.h"
 #include "trainer/evaluate.h"
 #include "dist/gradient_reducer.h"
 #include "dist/shard.h"
@@ -120,6 +121,14 @@ uint64_t sample_seed(int64_t seed, int64_t step) {
   return static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step);
 }
 
+// Whether `flag` is true on any rank. The flag travels on the run's device: the nccl
+// communicator reduces CUDA tensors only.
+bool any_rank(dist::Communicator& comm, bool flag, const torch::Device& device) {
+  auto t = torch::full({1}, flag ? 1.0 : 0.0, torch::dtype(torch::kDouble).device(device));
+  comm.all_reduce_sum(t);
+  return t.item<double>() > 0;
+}
+
 JsonLine eval_record(const std::string& split, int64_t step, int64_t epoch,
                      const RetrievalMetrics& m) {
   JsonLine line;
@@ -141,6 +150,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
                      " is not divisible by the " + std::to_string(world) +
                      " ranks; every rank takes an equal share of the global batch");
   }
+  // Before anything is written: a device this process cannot have is an input error.
+  const torch::Device device = resolve_device(cfg.trainer.device, comm.info().local_rank);
+  check_backend_fits(device, comm.backend());
   if (rank0) prepare_run_dir(cfg.run.dir, !options.resume.empty());
   comm.barrier();  // the directory exists before any rank opens its log there
   // Every rank logs to its own file; only rank 0 also prints progress to the terminal.
@@ -148,7 +160,8 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   if (!rank0) FLAGS_alsologtostderr = false;
   if (rank0) write_file_atomically((dir / "config.yaml").string(), dump_config(cfg));
   if (cfg.trainer.threads > 0) torch::set_num_threads(static_cast<int>(cfg.trainer.threads));
-  torch::manual_seed(static_cast<uint64_t>(cfg.trainer.seed));
+  use_device(device, cfg.trainer.tf32);
+  seed_generators(static_cast<uint64_t>(cfg.trainer.seed), device);
   const fs::path resume_from = resolve_resume(options.resume, checkpoints, comm);
 
   const auto file = open_features(cfg);
@@ -158,7 +171,8 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   if (!cfg.data.test_split.empty()) file.split(cfg.data.test_split);
 
   const auto model_options = dual_encoder_options(cfg, file);
-  model::DualEncoder model(model_options);
+  model::DualEncoder model(model_options);  // initialised on the cpu, by the cpu generator
+  model->to(device);  // before the optimizer and the reducer take its parameters
   dist::broadcast_parameters(comm, model->parameters());
   dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
   auto optimizer = make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
@@ -208,6 +222,10 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     // the saved ones (its dropout masks then differ from a run that never stopped).
     const auto states = load_rng_states(resume_from);
     set_rng_state(states[comm.rank() % states.size(0)]);
+    const auto cuda_states = load_cuda_rng_states(resume_from);
+    if (device.is_cuda() && cuda_states.defined()) {
+      set_rng_state(cuda_states[comm.rank() % cuda_states.size(0)], device);
+    }
     LOG(INFO) << "resumed from " << resume_from.string() << " (step " << progress.step << "/"
               << total_steps << ", epoch " << progress.epoch << ", written by "
               << progress.world_size << " rank(s)) in " << seconds_since(t0) << " s";
@@ -228,7 +246,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   LOG(INFO) << "training on " << file.path() << ": " << samples_per_epoch << " samples/epoch, "
             << steps_per_epoch << " steps/epoch x " << cfg.trainer.epochs << " epochs, batch "
             << batch << ", " << params << " parameters, " << torch::get_num_threads()
-            << " threads per rank, " << world << " rank(s) on " << comm.backend()
+            << " threads per rank, " << world << " rank(s) on " << comm.backend() << ", device "
+            << device.str() << " (" << cfg.trainer.precision
+            << (device.is_cuda() && cfg.trainer.tf32 ? ", tf32" : "") << ")"
             << "; run dir " << cfg.run.dir;
 
   // Every rank takes part (the generator states are gathered); rank 0 writes.
@@ -236,6 +256,9 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
   const auto save_checkpoint = [&](int64_t done, bool new_best) {
     const auto t0 = Clock::now();
     const auto states = comm.all_gather(rng_state().unsqueeze(0));  // [W, n]
+    const auto cuda_states = device.is_cuda()
+                                 ? comm.all_gather(rng_state(device).unsqueeze(0))  // [W, m]
+                                 : torch::Tensor();
     progress.step = done;
     progress.epoch = done / steps_per_epoch;
     progress.step_in_epoch = done % steps_per_epoch;
@@ -245,7 +268,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     if (rank0) {
       progress.metrics_bytes = metrics->bytes();
       const auto files = checkpoint_files(progress, cfg, *model, *optimizer, states,
-                                          momentum ? momentum.get() : nullptr);
+                                          momentum ? momentum.get() : nullptr, cuda_states);
       int64_t bytes = 0;
       for (const auto& f : files) bytes += static_cast<int64_t>(f.bytes.size());
       const auto path = write_checkpoint(checkpoints, done, files);
@@ -289,7 +312,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     return rows;
   };
   data::PrefetchLoader loader(file, std::move(plan), progress.step, total_steps,
-                              {cfg.data.prefetch_batches, /*pin_memory=*/true});  // when CUDA is there
+                              {cfg.data.prefetch_batches, /*pin_memory=*/device.is_cuda()});
 
   Throughput window;
   double waited_at_last_record = 0;
@@ -301,7 +324,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     const int64_t i = step % steps_per_epoch;
     model->train();
     const StepSlice slice = slice_of(step);
-    const auto b = loader.next();
+    const auto b = batch_to(loader.next(), device);  // non-blocking from pinned memory
     const auto losses =
         step_losses(model, momentum, comm, b, slice.r0, loss_opt, sample_seed(cfg.trainer.seed, step));
     optimizer->zero_grad();
@@ -393,7 +416,7 @@ TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptio
     }
     // All ranks agree on stopping: any rank that received the signal stops everyone.
     const bool stop_here = options.stop_requested && options.stop_requested();
-    const bool stop = dist::all_reduce_sum(comm, stop_here ? 1.0 : 0.0) > 0;
+    const bool stop = any_rank(comm, stop_here, device);
     const int64_t every = cfg.checkpoint.every_steps;
     if ((every > 0 && done % every == 0) || done == total_steps || stop || new_best) {
       save_checkpoint(done, new_best);

@@ -105,6 +105,7 @@ trainer:
   batch_size: 32
   log_every: 1
   threads: 1
+  device: cpu  # two tasks on this one machine, which may have fewer GPUs
 eval:
   every_epochs: 0
 checkpoint:

@@ -9,7 +9,8 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$bin/lica_make_synthetic" --out "$dir/s.h5" --videos 300 --seed 2 > /dev/null
 # 210 training videos: 6 batches of 32 and a last one of 18 (9 + 9 rows at W=2).
-printf 'data:\n  path: %s\n  drop_last: false\nmodel:\n  embed_dim: 32\ntrainer:\n  epochs: 3\n  batch_size: 32\n  log_every: 2\n  threads: 1\neval:\n  every_epochs: 1\n' "$dir/s.h5" > "$dir/c.yaml"
+# trainer.device cpu: two ranks on one machine, which may have fewer GPUs than ranks.
+printf 'data:\n  path: %s\n  drop_last: false\nmodel:\n  embed_dim: 32\ntrainer:\n  epochs: 3\n  batch_size: 32\n  log_every: 2\n  threads: 1\n  device: cpu\neval:\n  every_epochs: 1\n' "$dir/s.h5" > "$dir/c.yaml"
 "$bin/lica_dist_train" --config "$dir/c.yaml" --set "run.dir=$dir/w1" > "$dir/w1.out" 2>&1
 timeout 120 mpirun --oversubscribe -np 2 "$bin/lica_dist_train" --config "$dir/c.yaml" \
   --set "run.dir=$dir/w2" > "$dir/w2.out" 2>&1 || { cat "$dir/w2.out"; echo "FAIL: W=2 run"; exit 1; }

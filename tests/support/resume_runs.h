@@ -30,6 +30,7 @@ inline trainer::Config resume_config(const std::filesystem::path& data, const st
   c.trainer.lr = 2e-3;
   c.trainer.log_every = 1;
   c.trainer.threads = 1;
+  c.trainer.device = "cpu";  // the bitwise claims are the CPU's (test_device.cpp has CUDA's)
   c.checkpoint.every_steps = 10;
   c.checkpoint.keep_last = 2;
   c.run.dir = run.string();

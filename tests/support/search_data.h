@@ -22,6 +22,7 @@ inline trainer::Config search_config(const std::filesystem::path& dir) {
   c.trainer.epochs = 1;
   c.trainer.batch_size = 24;  // divisible by W = 1..4 (tests/mpi)
   c.trainer.threads = 1;
+  c.trainer.device = "cpu";  // up to 4 ranks on one machine (tests/mpi), bitwise comparisons
   c.eval.every_epochs = 0;
   c.eval.batch_size = 8;
   c.checkpoint.every_steps = 0;

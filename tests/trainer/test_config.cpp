@@ -167,6 +167,36 @@ TEST(Config, BadChoiceListsTheChoices) {
             "configs/x.yaml: key run.dir: must not be empty");
 }
 
+// trainer.device, trainer.precision and trainer.tf32: the defaults, every valid value, and a
+// bad value named with its key. Whether `cuda` is usable is decided when the run starts
+// (trainer/device.h), not here: a config must validate on the laptop that edits it.
+TEST(Config, DevicePrecisionAndTf32) {
+  const Config defaults;
+  EXPECT_EQ(defaults.trainer.device, "auto");
+  EXPECT_EQ(defaults.trainer.precision, "fp32");
+  EXPECT_TRUE(defaults.trainer.tf32);
+  for (const char* device : {"auto", "cpu", "cuda"}) {
+    for (const char* precision : {"fp32", "bf16"}) {
+      const std::string yaml = std::string("trainer:\n  device: ") + device +
+                               "\n  precision: " + precision + "\n  tf32: false\n";
+      const Config c = parse_config_yaml(yaml, kSource);
+      EXPECT_EQ(c.trainer.device, device);
+      EXPECT_EQ(c.trainer.precision, precision);
+      EXPECT_FALSE(c.trainer.tf32);
+      EXPECT_NO_THROW(validate(c, kSource)) << yaml;
+    }
+  }
+  EXPECT_EQ(validate_error("trainer:\n  device: gpu\n"),
+            "configs/x.yaml: key trainer.device: value 'gpu' is not one of: auto, cpu, cuda");
+  EXPECT_EQ(validate_error("trainer:\n  precision: fp16\n"),
+            "configs/x.yaml: key trainer.precision: value 'fp16' is not one of: fp32, bf16");
+  const std::string e = parse_error("trainer:\n  tf32: sometimes\n");
+  EXPECT_TRUE(has(e, "key trainer.tf32: expected a boolean, got 'sometimes'")) << e;
+  Config c;
+  apply_override(c, "trainer.device=tpu");  // --set checks the type; validate() the choice
+  EXPECT_TRUE(has(config_error([&] { validate(c, "--set"); }), "key trainer.device: value 'tpu'"));
+}
+
 TEST(Config, CrossFieldRules) {
   std::string e = validate_error("model:\n  embed_dim: 250\n");  // video.heads 4
   EXPECT_TRUE(has(e,
@@ -304,6 +334,9 @@ Config every_field_changed() {
                         "loss.lmim.temperature=0.1",
                         "loss.itm_weight=2",
                         "eval.rerank_top_k=5",
+                        "trainer.device=cuda",
+                        "trainer.precision=bf16",
+                        "trainer.tf32=false",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -312,7 +345,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 63u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 66u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -376,6 +409,9 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.eval.batch_size, 100);
   EXPECT_EQ(c.eval.chunk_size, 7);
   EXPECT_EQ(c.run.dir, "runs/odd");
+  EXPECT_EQ(c.trainer.device, "cuda");
+  EXPECT_EQ(c.trainer.precision, "bf16");
+  EXPECT_FALSE(c.trainer.tf32);
   EXPECT_NO_THROW(validate(c, "test"));
 }
 
