@@ -45,6 +45,7 @@ DEFAULTS = {
     "trainer.weight_decay": 0.2,
     "trainer.grad_clip": 1.0,
     "trainer.seed": 42,
+    "trainer.tf32": True,
     "loss.lica.weight": 0.0,
     "loss.lica.tau_intra": 0.1,
     "loss.lica.top_k": 0,
@@ -349,10 +350,15 @@ def affinity(torch, embeddings, features, mask, cfg):
         return unit @ unit.t()
 
 
-def step_losses(torch, model, batch, cfg, lica_weight):
+def step_losses(torch, model, batch, cfg, lica_weight, autocast):
+    """As src/trainer/step.cpp: each encoder's forward in `autocast` (bf16 or off), its
+    output widened to fp32, every loss in fp32."""
     video, video_mask, text, text_mask = batch
-    v = model.encode_video(video, video_mask)
-    t = model.encode_text(text, text_mask)
+    with autocast():
+        v = model.encode_video(video, video_mask)
+    with autocast():
+        t = model.encode_text(text, text_mask)
+    v, t = v.float(), t.float()
     s = model.logit_scale.exp()
     total = infonce(torch, v, t, s)
     if lica_weight > 0:
@@ -384,7 +390,8 @@ def measure(torch, cfg, batch_size, lica_weight, device, precision):
     """Mean milliseconds of the step's parts over --steps steps after --warmup, split as
     train_bench splits them, and the peak memory."""
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if precision == "bf16"
+    # trainer.precision bf16: the encoders' forward only (step_losses); fp32 and tf32: off.
+    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
                 else (lambda: torch.autocast(device.type, enabled=False)))
     torch.manual_seed(cfg["trainer.seed"])
     model = make_model(torch, cfg, ARGS.video_dim, ARGS.text_dim).to(device).train()
@@ -405,8 +412,7 @@ def measure(torch, cfg, batch_size, lica_weight, device, precision):
         # The step, then the extra passes, in train_bench's order.
         sync()
         t0 = time.perf_counter()
-        with autocast():
-            loss = step_losses(torch, model, batch, cfg, lica_weight)
+        loss = step_losses(torch, model, batch, cfg, lica_weight, autocast)
         sync()
         t["losses"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
@@ -427,8 +433,7 @@ def measure(torch, cfg, batch_size, lica_weight, device, precision):
             # Without the LICA term; the next step's zero_grad() discards its gradients.
             sync()
             t0 = time.perf_counter()
-            with autocast():
-                base = step_losses(torch, model, batch, cfg, 0.0)
+            base = step_losses(torch, model, batch, cfg, 0.0, autocast)
             sync()
             t["losses_without_lica"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
@@ -552,12 +557,11 @@ def main(argv):
     if cuda and not torch.cuda.is_available():
         print("reference_step: --device cuda: no CUDA device is visible", file=sys.stderr)
         return 2
-    if not cuda and ARGS.precision != "fp32":
-        print(f"reference_step: --precision {ARGS.precision} needs --device cuda", file=sys.stderr)
-        return 2
     device = torch.device("cuda", 0) if cuda else torch.device("cpu")
     if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = ARGS.precision == "tf32"
+        # As train_bench maps --precision: fp32 is trainer.tf32 off, tf32 on, bf16 the config's.
+        torch.backends.cuda.matmul.allow_tf32 = {"fp32": False, "tf32": True}.get(
+            ARGS.precision, bool(cfg["trainer.tf32"]))
     peak_tflops = ARGS.peak_tflops if ARGS.peak_tflops > 0 else (
         H100_PEAK_TFLOPS[ARGS.precision] if cuda else float("nan"))
     for b in batches:

@@ -15,8 +15,6 @@
 // the same step's losses and backward once more without the term (λ = 0), so
 // lica = (losses - losses without) + (backward - backward without). Those extra passes are
 // not counted in the step time; on CUDA every clock read follows a device synchronise.
-#include <glog/logging.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -34,20 +32,13 @@
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 #include "dist/shard.h"
+#include "model/autocast_guard.h"
 #include "trainer/build_model.h"
 #include "trainer/config.h"
+#include "trainer/device.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
-#ifdef LICA_WITH_CUDA
-#include <ATen/autocast_mode.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <torch/version.h>
-// LibTorch 2.4 made the autocast calls per device type; older ones name the GPU's.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define LICA_AUTOCAST_PER_DEVICE 1
-#endif
-#endif
 
 namespace {
 
@@ -55,61 +46,23 @@ namespace tr = lica::trainer;
 using lica::bench::Clock;
 using lica::bench::ms_since;
 
-enum class Precision { kFp32, kTf32, kBf16 };
-
-Precision parse_precision(const std::string& s) {
-  if (s == "fp32") return Precision::kFp32;
-  if (s == "tf32") return Precision::kTf32;
-  if (s == "bf16") return Precision::kBf16;
-  throw lica::InputError("--precision: got '" + s + "', expected fp32, tf32 or bf16");
+// --precision, as the trainer's settings: fp32 is trainer.precision fp32 with trainer.tf32
+// off (fp32 matmuls, LibTorch's default), tf32 the same with trainer.tf32 on, bf16 is
+// trainer.precision bf16 (the encoders' forward autocast to bf16, the losses in fp32).
+std::vector<std::string> precision_overrides(const std::string& precision) {
+  if (precision == "fp32") return {"trainer.precision=fp32", "trainer.tf32=false"};
+  if (precision == "tf32") return {"trainer.precision=fp32", "trainer.tf32=true"};
+  if (precision == "bf16") return {"trainer.precision=bf16"};
+  throw lica::InputError("--precision: got '" + precision + "', expected fp32, tf32 or bf16");
 }
 
 // Dense peak of one H100 SXM in TFLOPS for the precision's matrix products: bf16 tensor
-// cores 989, TF32 tensor cores 495, fp32 without tensor cores (LibTorch's default, TF32
-// off) 67.
-double h100_peak_tflops(Precision p) {
-  switch (p) {
-    case Precision::kBf16: return 989.0;
-    case Precision::kTf32: return 495.0;
-    case Precision::kFp32: return 67.0;
-  }
-  return 0.0;
+// cores 989, TF32 tensor cores 495, fp32 without tensor cores 67.
+double h100_peak_tflops(const std::string& precision) {
+  if (precision == "bf16") return 989.0;
+  if (precision == "tf32") return 495.0;
+  return 67.0;
 }
-
-// bf16 autocast over a forward pass on CUDA, as torch.autocast("cuda", torch.bfloat16);
-// backward runs outside it, as PyTorch recommends. CPU runs are fp32 only.
-class Autocast {
- public:
-  explicit Autocast(bool on) : on_(on) {
-#ifdef LICA_WITH_CUDA
-    if (!on_) return;
-#ifdef LICA_AUTOCAST_PER_DEVICE
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#else
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-#endif
-    at::autocast::increment_nesting();
-#endif
-  }
-  ~Autocast() {
-#ifdef LICA_WITH_CUDA
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#ifdef LICA_AUTOCAST_PER_DEVICE
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-#endif
-  }
-  Autocast(const Autocast&) = delete;
-  Autocast& operator=(const Autocast&) = delete;
-
- private:
-  bool on_;
-};
 
 // Model FLOPs of one training step on the global batch B, forward and backward, counted
 // from the matrix products only (elementwise work, softmaxes, LayerNorm, the divergence
@@ -161,13 +114,11 @@ lica::data::Batch random_batch(int64_t rows, const tr::FeatureShape& shape,
     return mask;
   };
   lica::data::Batch b;
-  b.video_mask = masked(shape.frames, shape.video_dim, &b.video).to(device);
-  b.text_mask = masked(shape.tokens, shape.text_dim, &b.text).to(device);
-  b.video = b.video.to(device);
-  b.text = b.text.to(device);
+  b.video_mask = masked(shape.frames, shape.video_dim, &b.video);
+  b.text_mask = masked(shape.tokens, shape.text_dim, &b.text);
   b.video_index = torch::arange(rows);
   b.text_index = torch::arange(rows);
-  return b;
+  return tr::batch_to(b, device);
 }
 
 // Mean milliseconds per measured step.
@@ -197,7 +148,6 @@ struct Measurement {
 struct Run {
   lica::dist::Communicator& comm;
   torch::Device device;
-  Precision precision;
   tr::FeatureShape shape;
   int64_t warmup, steps;
 };
@@ -213,7 +163,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
     if (comm.world_size() > 1) comm.barrier();
     return Clock::now();
   };
-  torch::manual_seed(static_cast<uint64_t>(cfg.trainer.seed));
+  tr::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), device);
   lica::model::DualEncoder model(tr::dual_encoder_options(cfg, run.shape));
   model->to(device);
   model->train();
@@ -228,7 +178,6 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
   const auto batch = random_batch(r1 - r0, run.shape, device,
                                   static_cast<uint64_t>(cfg.trainer.seed) + 1000003u * static_cast<uint64_t>(comm.rank() + 1));
   const lica::model::Momentum no_momentum{nullptr};
-  const bool bf16 = run.precision == Precision::kBf16;
 
   Measurement out;
   for (const auto& p : model->parameters()) out.params += p.numel();
@@ -238,11 +187,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
     {
       // The step.
       auto t0 = start();
-      tr::StepLosses losses;
-      {
-        Autocast autocast(bf16);
-        losses = tr::step_losses(model, no_momentum, comm, batch, r0, loss_opt);
-      }
+      auto losses = tr::step_losses(model, no_momentum, comm, batch, r0, loss_opt);
       sync();
       t.losses = ms_since(t0);
       t0 = Clock::now();
@@ -272,11 +217,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
       // armed (outside prepare/finish) and the next step's zero_grad() discards the
       // gradients.
       auto t0 = start();
-      tr::StepLosses base;
-      {
-        Autocast autocast(bf16);
-        base = tr::step_losses(model, no_momentum, comm, batch, r0, without_lica);
-      }
+      auto base = tr::step_losses(model, no_momentum, comm, batch, r0, without_lica);
       sync();
       t.losses_without_lica = ms_since(t0);
       t0 = Clock::now();
@@ -285,11 +226,13 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
       t.backward_without_lica = ms_since(t0);
     }
     {
-      // The encoders alone, as step_losses runs them.
+      // The encoders alone, in the precision step_losses runs them in.
       const auto t0 = start();
-      Autocast autocast(bf16);
-      model->encode_video_sequence(batch.video, batch.video_mask);
-      model->encode_text_sequence(batch.text, batch.text_mask);
+      {
+        lica::model::AutocastGuard autocast(device, loss_opt.precision);
+        model->encode_video_sequence(batch.video, batch.video_mask);
+        model->encode_text_sequence(batch.text, batch.text_mask);
+      }
       sync();
       t.forward = ms_since(t0);
     }
@@ -308,11 +251,6 @@ bool is_out_of_memory(const std::exception& e) {
   // The CPU allocator reports a failed allocation as a plain c10::Error.
   return what.find("out of memory") != std::string::npos ||
          what.find("can't allocate memory") != std::string::npos;
-}
-
-bool has_key(const std::string& key) {
-  const auto keys = tr::config_keys();
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
 }  // namespace
@@ -345,11 +283,14 @@ int main(int argc, char** argv) {
     cli.option("tokens", "tokens per caption (L)", &tokens);
     cli.option("video-dim", "frame feature width (Dv)", &video_dim);
     cli.option("text-dim", "token feature width (Dt)", &text_dim);
-    cli.option("device", "auto | cpu | cuda (auto: cuda when this build and machine have it)",
+    cli.option("device",
+               "auto | cpu | cuda, as trainer.device (auto: cuda when this build and machine "
+               "have it)",
                &device_text);
     cli.option("precision",
-               "fp32 | tf32 | bf16: fp32 matmuls, TF32 tensor-core matmuls, or bf16 autocast of "
-               "the forward (CUDA only for tf32 and bf16)",
+               "fp32 | tf32 | bf16, as the trainer runs them: trainer.precision fp32 with "
+               "trainer.tf32 off or on, or trainer.precision bf16 (the encoders' forward in bf16 "
+               "autocast, the losses in fp32)",
                &precision_text);
     cli.option("warmup", "untimed steps per configuration", &warmup);
     cli.option("steps", "timed steps per configuration", &steps);
@@ -374,49 +315,28 @@ int main(int argc, char** argv) {
     for (const auto& m : lica_modes) {
       if (m != "off" && m != "on") throw lica::InputError("--lica: got '" + m + "', expected off or on");
     }
-    auto forms = lica::bench::split_list(forms_text, "lica-forms");
-    if (!has_key("loss.lica.form")) {
-      // This build chooses the form by itself (auto): one run, named so.
-      LOG(WARNING) << "train_bench: this build has no config key loss.lica.form; --lica-forms "
-                   << forms_text << " is ignored and LICA runs in the build's default form";
-      forms = {"default"};
-    }
+    const auto forms = lica::bench::split_list(forms_text, "lica-forms");
     for (int64_t v : {frames, tokens, video_dim, text_dim, steps}) {
       if (v <= 0) throw lica::InputError("train_bench: --frames, --tokens, --video-dim, --text-dim and --steps must be > 0");
     }
     if (warmup < 0) throw lica::InputError("--warmup: expected >= 0, got " + std::to_string(warmup));
-    const auto precision = parse_precision(precision_text);
     if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
-
-    bool cuda = device_text == "cuda" || (device_text == "auto" && torch::cuda::is_available());
-    if (device_text != "auto" && device_text != "cpu" && device_text != "cuda") {
-      throw lica::InputError("--device: got '" + device_text + "', expected auto, cpu or cuda");
-    }
-#ifndef LICA_WITH_CUDA
-    if (cuda) throw lica::InputError("--device cuda: this build has no CUDA (LibTorch without CUDA)");
-#endif
-    if (cuda && !torch::cuda::is_available()) throw lica::InputError("--device cuda: no CUDA device is visible");
-    if (!cuda && precision != Precision::kFp32) {
-      throw lica::InputError("--precision " + precision_text + " needs --device cuda");
-    }
-    // A CPU run under a CUDA build would otherwise get nccl, which wants CUDA tensors.
-    std::string backend = base.dist.backend;
-    if (!cuda && backend == "auto") backend = "mpi";
+    for (const auto& o : precision_overrides(precision_text)) tr::apply_override(base, o);
+    tr::apply_override(base, "trainer.device=" + device_text);
+    tr::validate(base, "train_bench's --device and --precision");
+    const std::string backend = tr::communicator_backend(base);
     auto comm = lica::dist::make_communicator(backend, {base.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&]() -> int {
-      torch::Device device(torch::kCPU);
-      if (cuda) {
-        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm->info().local_rank));
-#ifdef LICA_WITH_CUDA
-        c10::cuda::set_device(device.index());
-#endif
-        at::globalContext().setAllowTF32CuBLAS(precision == Precision::kTf32);
-      }
-      const double peak = peak_tflops > 0 ? peak_tflops : (cuda ? h100_peak_tflops(precision) : NAN);
+      const torch::Device device = tr::resolve_device(base.trainer.device, comm->info().local_rank);
+      tr::check_backend_fits(device, backend);
+      tr::use_device(device, base.trainer.tf32);
+      const bool cuda = device.is_cuda();
+      const double peak =
+          peak_tflops > 0 ? peak_tflops : (cuda ? h100_peak_tflops(precision_text) : NAN);
       const int world = comm->world_size();
       const tr::FeatureShape shape{video_dim, frames, text_dim, tokens,
                                    "--video-dim/--frames/--text-dim/--tokens"};
-      const Run run{*comm, device, precision, shape, warmup, steps};
+      const Run run{*comm, device, shape, warmup, steps};
       for (int64_t B : batches) {
         if (B < world) {
           throw lica::InputError("--batches: " + std::to_string(B) + " is smaller than the " +
@@ -428,7 +348,7 @@ int main(int argc, char** argv) {
             tr::Config cfg = base;
             cfg.trainer.batch_size = B;
             cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
-            if (on && form != "default") tr::apply_override(cfg, "loss.lica.form=" + form);
+            if (on) tr::apply_override(cfg, "loss.lica.form=" + form);
             tr::validate(cfg, "train_bench");
             lica::JsonLine line;
             line.add("bench", "train_bench").add("B", B).add("lica", mode).add("form", form);

@@ -40,10 +40,9 @@ for B in (8, 16):
     on = [l["form"] for l in mine if l["lica"] == "on"]
     if len(off) != 1 or off[0]["form"] != "none":
         fail(f"B={B}: expected one LICA-off line, got {off}")
-    # "default" until the build has loss.lica.form, then one line per form asked for.
-    if on not in (["direct", "chunked"], ["default"]):
+    if on != ["direct", "chunked"]:
         fail(f"B={B}: LICA-on forms {on}")
-if len(lines) not in (4, 6):
+if len(lines) != 6:
     fail(f"{len(lines)} lines")
 for l in lines:
     where = f"B={l['B']} lica={l['lica']} form={l['form']}"
@@ -70,6 +69,17 @@ flops = {(l["B"], l["lica"]): l["flops"] for l in lines}
 if not flops[(8, "on")] > flops[(8, "off")]:
     fail("LICA adds no FLOPs")
 print(f"ok: {len(lines)} configurations; FLOPs and parameters agree with reference_step.py")
+PY
+
+# bf16 (trainer.precision: CPU autocast here) runs and says so.
+OMP_NUM_THREADS=1 "$bench" --device cpu --threads 1 --precision bf16 "${args[@]}" \
+  --batches 8 --lica on --lica-forms fused >"$tmp/bf16.jsonl"
+python3 - "$tmp/bf16.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+if len(lines) != 1 or lines[0]["precision"] != "bf16" or not lines[0].get("samples_per_s", 0) > 0:
+    print(f"FAIL: bf16 run printed {lines}"); sys.exit(1)
+print("ok: bf16")
 PY
 
 # The reference step itself where a python with torch is installed (Debian's python3-torch,
