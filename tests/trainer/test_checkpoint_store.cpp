@@ -134,45 +134,65 @@ TEST_F(CheckpointStore, NewerCheckpointsAreSetAsideNotDeleted) {
   EXPECT_EQ(verify_checkpoint(root_ / "superseded" / "step_30"), "");
 }
 
-// (c) of issue 6: a writer SIGKILLed at random moments, 30 times. After each kill every
-// step_<N> directory is complete, `latest` names a complete one, and the newest valid
+// (c) of issue 6: a writer SIGKILLed at random moments, at least 30 times. After each kill
+// every step_<N> directory is complete, `latest` names a complete one, and the newest valid
 // checkpoint is found; the next writer clears what the killed one left half-written.
+//
+// The child builds its payload before it tells the parent it is writing, so the random
+// delay falls inside the write loop, not inside the payload's construction. A kill can
+// still land between two writes (on tmpfs a write takes well under a millisecond), so the
+// rounds go on until enough kills have landed inside one, up to a bound.
 TEST_F(CheckpointStore, WriterKilledAtRandomMomentsAlwaysLeavesACompleteCheckpoint) {
   write(0);
   std::mt19937 rng(12345);
-  std::uniform_int_distribution<int> delay_us(0, 30000);
-  int caught_mid_write = 0;
-  for (int round = 0; round < 30; ++round) {
+  std::uniform_int_distribution<int> delay_us(0, 20000);
+  constexpr int kMinRounds = 30, kMaxRounds = 400, kMinMidWrite = 5;
+  int caught_mid_write = 0, rounds = 0;
+  for (; rounds < kMinRounds || (caught_mid_write < kMinMidWrite && rounds < kMaxRounds);
+       ++rounds) {
     const int64_t first = *checkpoint_step(list_checkpoints(root_).front()) + 1;
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-      // Large enough that a write takes milliseconds (fsyncs included).
+      ::close(ready[0]);
       try {
-        for (int64_t s = first;; ++s) write(s, 2u << 20);
+        // Large enough that a write takes a while (fsyncs included where they cost).
+        std::string a(1u << 20, 'a');
+        for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<char>((i * 7 + first) % 251);
+        const std::vector<CheckpointFile> files{{"a.bin", a}, {"b.txt", "payload"}};
+        const char go = 1;
+        if (::write(ready[1], &go, 1) != 1) ::_exit(2);
+        for (int64_t s = first;; ++s) write_checkpoint(root_, s, files);
       } catch (...) {
         ::_exit(1);
       }
     }
+    ::close(ready[1]);
+    char go = 0;
+    ASSERT_EQ(::read(ready[0], &go, 1), 1) << "round " << rounds << ": the writer did not start";
+    ::close(ready[0]);
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_TRUE(WIFSIGNALED(status)) << "round " << rounds << ": the writer exited by itself";
     for (const auto& entry : fs::directory_iterator(root_)) {
       if (entry.path().filename().string().rfind(".tmp-", 0) == 0) ++caught_mid_write;
     }
     for (const auto& dir : list_checkpoints(root_)) {
-      ASSERT_EQ(verify_checkpoint(dir), "") << "round " << round;
+      ASSERT_EQ(verify_checkpoint(dir), "") << "round " << rounds;
     }
     const std::string latest = read_pointer(root_, "latest");
-    ASSERT_EQ(verify_checkpoint(root_ / latest), "") << "round " << round << " latest " << latest;
+    ASSERT_EQ(verify_checkpoint(root_ / latest), "") << "round " << rounds << " latest " << latest;
     ASSERT_TRUE(newest_valid_checkpoint(root_));
     prune_checkpoints(root_, 3, {});
   }
-  std::cout << "killed 30 writers; " << caught_mid_write
+  std::cout << "killed " << rounds << " writers; " << caught_mid_write
             << " left a half-written temporary directory\n";
-  EXPECT_GT(caught_mid_write, 0) << "no kill landed inside a write; the test proves nothing";
+  EXPECT_GE(caught_mid_write, kMinMidWrite)
+      << "too few kills landed inside a write; the test proves little";
 }
 
 }  // namespace
