@@ -271,7 +271,8 @@ const std::vector<Field>& fields() {
              {"js", "kl"}, "Jensen-Shannon, or KL(anchor || neighbour)"),
       choice("loss.lica.form", [](Config& c) { return &c.loss.lica.form; },
              {"auto", "direct", "chunked", "fused"},
-             "how the term is computed: fused streams over column tiles (no [B, B] matrices)"),
+             "how the term is computed (auto: chunked on the CPU; on a GPU direct, chunked above "
+             "2^24 elements); fused streams over column tiles (no [B, B] matrices)"),
       integer("loss.lica.tile_cols", [](Config& c) { return &c.loss.lica.tile_cols; }, 1,
               1 << 24, "similarity columns per tile of the fused form"),
       real("loss.itc.weight", [](Config& c) { return &c.loss.itc.weight; }, incl(0), incl(1000),

@@ -39,7 +39,9 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
 }
 
 
-// Above this many elements of the direct form's [count, k, B] temporaries, kAuto streams.
+// kAuto streams on the CPU, where the chunked form was faster than the direct one at every
+// B measured (256 ... 4096, docs/lica.md), and elsewhere above this many elements of the
+// direct form's [count, k, B] temporaries.
 constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
 
 // Neighbours N_k(i) and weights W_ij of the anchors [offset, offset + c) from their affinity
@@ -167,7 +169,7 @@ LicaForm parse_lica_form(const std::string& s) {
 
 torch::Tensor unit_rows(const torch::Tensor& emb) {
   if (emb.dim() != 2) {
-    throw Error("affinity_from_embeddings: expected embeddings [B, D], got " + shape_of(emb));
+    throw Error("unit_rows: expected embeddings [B, D], got " + shape_of(emb));
   }
   torch::NoGradGuard no_grad;
   return F::normalize(emb.detach(), F::NormalizeFuncOptions().p(2).dim(1));  // [B, D]
@@ -249,7 +251,8 @@ torch::Tensor intra_consistency_loss(const torch::Tensor& log_p, const torch::Te
       select_neighbours(affinity.slice(0, offset, offset + count), offset, k, opt);
   const bool chunked =
       opt.form == LicaForm::kChunked ||
-      (opt.form == LicaForm::kAuto && count * k * batch > kDirectFormMaxElements);
+      (opt.form == LicaForm::kAuto &&
+       (log_p.is_cpu() || count * k * batch > kDirectFormMaxElements));
   if (chunked) {
     // Only the pairs that carry weight: dropped neighbours cost nothing.
     const auto pairs = kept_pairs(neighbour, weight, offset);

@@ -23,7 +23,8 @@ enum class Divergence { kJs, kKl };
 
 // How the term is computed: direct (holds [count, k, B] temporaries, autograd throughout) or
 // chunked (streams over neighbour pairs in chunks of chunk_rows, O(chunk_rows · B) memory,
-// recomputing in backward with analytic gradients). Auto takes chunked above 2^24 elements.
+// recomputing in backward with analytic gradients). Auto takes chunked on the CPU, and on
+// other devices above 2^24 elements of the direct form's temporaries.
 // Fused (lica_fused.h) never builds the [B, B] matrices: it streams over column tiles of the
 // similarity matrix from the embeddings, O(B · (D + tile_cols) + B · k) memory; the step
 // calls it with the embeddings instead of log_p.

@@ -183,22 +183,28 @@ TEST(LicaLoss, GradientsMatchFiniteDifferencesInFloat64) {
     auto aff_t = from_input ? affinity_from_inputs(ft, mt) : affinity_from_embeddings(t0);
     for (Divergence div : {Divergence::kJs, Divergence::kKl}) {
       for (bool video : {true, false}) {
-        LicaOptions opt;
-        opt.tau_intra = 0.5;
-        opt.top_k = 2;
-        opt.divergence = div;
-        const auto& aff = video ? aff_v : aff_t;
-        auto v = v0.clone().requires_grad_(true);
-        auto t = t0.clone().requires_grad_(true);
-        modality_loss(video, v, t, s, aff, opt).backward();
-        auto nv = numeric_grad([&](auto& x) { return modality_loss(video, x, t0, s, aff, opt); }, v0);
-        auto nt = numeric_grad([&](auto& x) { return modality_loss(video, v0, x, s, aff, opt); }, t0);
-        // Central differences, float64, h = 1e-6: error ~1e-10 here; 1e-7 leaves margin.
-        SCOPED_TRACE(std::string(from_input ? "input" : "embedding") + (video ? " video " : " text ") +
-                     (div == Divergence::kJs ? "js" : "kl"));
-        EXPECT_GT(v.grad().abs().max().item<double>(), 1e-4);
-        EXPECT_TRUE(torch::allclose(v.grad(), nv, 1e-7, 1e-7));
-        EXPECT_TRUE(torch::allclose(t.grad(), nt, 1e-7, 1e-7));
+        for (LicaForm form : {LicaForm::kDirect, LicaForm::kChunked}) {
+          LicaOptions opt;
+          opt.tau_intra = 0.5;
+          opt.top_k = 2;
+          opt.divergence = div;
+          opt.form = form;
+          const auto& aff = video ? aff_v : aff_t;
+          auto v = v0.clone().requires_grad_(true);
+          auto t = t0.clone().requires_grad_(true);
+          modality_loss(video, v, t, s, aff, opt).backward();
+          auto nv = numeric_grad(
+              [&](auto& x) { return modality_loss(video, x, t0, s, aff, opt); }, v0);
+          auto nt = numeric_grad(
+              [&](auto& x) { return modality_loss(video, v0, x, s, aff, opt); }, t0);
+          // Central differences, float64, h = 1e-6: error ~1e-10 here; 1e-7 leaves margin.
+          SCOPED_TRACE(std::string(from_input ? "input" : "embedding") +
+                       (video ? " video " : " text ") + (div == Divergence::kJs ? "js" : "kl") +
+                       (form == LicaForm::kDirect ? " direct" : " chunked"));
+          EXPECT_GT(v.grad().abs().max().item<double>(), 1e-4);
+          EXPECT_TRUE(torch::allclose(v.grad(), nv, 1e-7, 1e-7));
+          EXPECT_TRUE(torch::allclose(t.grad(), nt, 1e-7, 1e-7));
+        }
       }
     }
   }
@@ -339,18 +345,22 @@ TEST(LicaLoss, MatchesABruteForceReferenceWithTies) {
       for (double min_aff : {-1.0, 0.0, 0.3}) {
         for (double tau : {0.1, 0.7}) {
           for (Divergence div : {Divergence::kJs, Divergence::kKl}) {
-            LicaOptions opt;
-            opt.top_k = k;
-            opt.min_affinity = min_aff;
-            opt.tau_intra = tau;
-            opt.divergence = div;
-            SCOPED_TRACE("seed " + std::to_string(seed) + " k " + std::to_string(k) + " min " +
-                         std::to_string(min_aff) + " tau " + std::to_string(tau));
-            // Same formula, different summation order and logaddexp: ~1e-15; 1e-10.
-            EXPECT_NEAR(intra_consistency_loss(log_p, aff, opt).item<double>(),
-                        brute_force(lp_rows, aff_rows, 0, b, opt), 1e-10);
-            EXPECT_NEAR(intra_consistency_loss(log_p, aff, 2, 3, opt).item<double>(),
-                        brute_force(lp_rows, aff_rows, 2, 3, opt), 1e-10);
+            for (LicaForm form : {LicaForm::kDirect, LicaForm::kChunked}) {
+              LicaOptions opt;
+              opt.top_k = k;
+              opt.min_affinity = min_aff;
+              opt.tau_intra = tau;
+              opt.divergence = div;
+              opt.form = form;
+              SCOPED_TRACE("seed " + std::to_string(seed) + " k " + std::to_string(k) +
+                           " min " + std::to_string(min_aff) + " tau " + std::to_string(tau) +
+                           (form == LicaForm::kDirect ? " direct" : " chunked"));
+              // Same formula, different summation order and logaddexp: ~1e-15; 1e-10.
+              EXPECT_NEAR(intra_consistency_loss(log_p, aff, opt).item<double>(),
+                          brute_force(lp_rows, aff_rows, 0, b, opt), 1e-10);
+              EXPECT_NEAR(intra_consistency_loss(log_p, aff, 2, 3, opt).item<double>(),
+                          brute_force(lp_rows, aff_rows, 2, 3, opt), 1e-10);
+            }
           }
         }
       }
