@@ -241,7 +241,8 @@ SearchSummary run_search(const Config& cfg, const SearchOptions& opt, std::ostre
   const Side candidates = loader.load(opt.candidates, /*videos=*/t2v, "candidates");
   SearchSummary summary;
   if (comm.rank() != 0) {
-    comm.barrier();
+    // Nothing left to do here: no barrier, which would keep this rank inside a watched
+    // collective for as long as rank 0 searches (a long search would hit dist.timeout_s).
     summary.seconds = seconds_since(started);
     return summary;
   }
@@ -271,7 +272,6 @@ SearchSummary run_search(const Config& cfg, const SearchOptions& opt, std::ostre
             << summary.candidates << " candidates, top " << opt.top_k << ", in " << search_seconds
             << " s (" << static_cast<int64_t>(summary.queries / std::max(search_seconds, 1e-9))
             << " queries/s)" << (opt.output.empty() ? "" : ", wrote " + opt.output);
-  comm.barrier();
   summary.seconds = seconds_since(started);
   return summary;
 }

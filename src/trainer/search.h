@@ -54,7 +54,8 @@ struct SearchSummary {
 // encoded with the checkpoint's model (sharded over comm's ranks, eval.batch_size per batch).
 // Rank 0 searches (eval.chunk_size queries per block) and writes one JSON line per query,
 //   {"query": id, "query_index": i, "results": [{"id": ..., "index": j, "score": s}, ...]}
-// to opt.output or, when that is "", to `out`. The counts of the summary are rank 0's.
+// to opt.output or, when that is "", to `out`. The counts of the summary are rank 0's; the
+// other ranks return once the inputs are loaded, without waiting for rank 0's search.
 SearchSummary run_search(const Config& cfg, const SearchOptions& opt, std::ostream& out,
                          dist::Communicator& comm);
 

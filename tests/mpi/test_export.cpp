@@ -1,15 +1,19 @@
-// lica_eval --export under mpirun: the embedding file written at W ranks (every rank encodes
-// its share of the batches, rank 0 writes) equals the one written by one process, bitwise.
+// lica_eval --export and lica_search under mpirun: the embedding file written at W ranks
+// (every rank encodes its share of the batches, rank 0 writes) equals the one written by one
+// process, bitwise, and so do the search's lines.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "data/embedding_file.h"
 #include "dist/local_communicator.h"
 #include "mpi/mpi_env.h"
 #include "support/search_data.h"
 #include "trainer/export_embeddings.h"
+#include "trainer/search.h"
 
 namespace lica {
 namespace {
@@ -51,6 +55,45 @@ TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
     EXPECT_EQ(a.text_video, b.text_video);
     EXPECT_EQ(a.text_raw, b.text_raw);
     EXPECT_GT(a.texts.size(), 16);
+  }
+  comm().barrier();
+  if (comm().rank() == 0) fs::remove_all(dir);
+}
+
+// Both sides encoded from the feature file at W ranks; rank 0 searches and writes. The other
+// ranks return without waiting for it (no collective spans rank 0's search).
+TEST(Search, LinesAtWRanksEqualOneProcess) {
+  std::string dir;
+  if (comm().rank() == 0) {
+    dir = (fs::temp_directory_path() / ("lica_mpi_search_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  dist::broadcast_string(comm(), dir, 0);
+  const auto cfg = testing::make_search_data(dir, comm());
+  trainer::SearchOptions opt;
+  opt.checkpoint = testing::checkpoint_of(dir).string();
+  opt.queries = opt.candidates = cfg.data.path;
+  opt.split = "test";
+  opt.top_k = 4;
+  for (auto direction : {trainer::SearchDirection::kTextToVideo,
+                         trainer::SearchDirection::kVideoToText}) {
+    opt.direction = direction;
+    std::ostringstream wide;
+    const auto s = trainer::run_search(cfg, opt, wide, comm());
+    if (comm().rank() != 0) {
+      EXPECT_EQ(wide.str(), "") << "only rank 0 writes";
+      continue;
+    }
+    dist::LocalCommunicator one;
+    std::ostringstream single;
+    trainer::run_search(cfg, opt, single, one);
+    const bool t2v = direction == trainer::SearchDirection::kTextToVideo;
+    EXPECT_EQ(t2v ? s.candidates : s.queries, 16);  // the test split's videos
+    EXPECT_GT(t2v ? s.queries : s.candidates, 16);  // its captions
+    const std::string lines = wide.str();
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), s.queries);
+    EXPECT_EQ(lines, single.str());
   }
   comm().barrier();
   if (comm().rank() == 0) fs::remove_all(dir);
