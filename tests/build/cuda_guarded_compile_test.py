@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Compiles every source whose code is guarded by LICA_WITH_CUDA / LICA_WITH_NCCL with the
-guards on, for syntax and templates only (-fsyntax-only), against this machine's LibTorch
+"""Compiles every source whose code is guarded by LICA_WITH_CUDA / LICA_WITH_NCCL, or that
+includes a project header whose code is, with the guards on, for syntax and templates only (-fsyntax-only), against this machine's LibTorch
 headers (which carry c10/cuda and ATen/cuda even in Debian's CPU package) and the CUDA
 toolkit's, so that code only a CUDA build compiles cannot rot on a CPU-only machine.
 
@@ -17,6 +17,30 @@ import sys
 import tempfile
 
 GUARD = re.compile(r"^\s*#\s*if(def)?\b.*\bLICA_WITH_(CUDA|NCCL)\b", re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
+
+
+def guarded_headers(source_dir):
+    """Paths (relative to source_dir) of the project's headers that hold guarded code."""
+    found = set()
+    for root, dirs, files in os.walk(source_dir):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "build"))]
+        for name in files:
+            if name.endswith((".h", ".hpp", ".cuh")):
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    if GUARD.search(f.read()):
+                        found.add(os.path.relpath(path, source_dir))
+    return found
+
+
+def needs_check(text, headers):
+    """Guarded code in the source itself, or an include of a guarded header (a header is
+    only compiled through the sources that include it)."""
+    if GUARD.search(text):
+        return True
+    return any(h == inc or h.endswith("/" + inc)
+               for inc in INCLUDE.findall(text) for h in headers)
 
 
 def main():
@@ -27,13 +51,14 @@ def main():
             return 77
     with open(os.path.join(build_dir, "compile_commands.json")) as f:
         commands = json.load(f)
+    headers = guarded_headers(source_dir)
     jobs = []
     for entry in commands:
         path = entry["file"]
         if not path.endswith(".cpp") or not path.startswith(source_dir):
             continue
         with open(path, encoding="utf-8") as f:
-            if GUARD.search(f.read()):
+            if needs_check(f.read(), headers):
                 jobs.append(entry)
     if not jobs:
         print("FAIL: no guarded source found: the search is broken")
