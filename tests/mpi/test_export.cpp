@@ -21,14 +21,20 @@ namespace {
 namespace fs = std::filesystem;
 using testing::comm;
 
-TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
+// A fresh folder named by rank 0 (prefix + its pid) and broadcast, so all ranks share it.
+std::string shared_temp_dir(const std::string& prefix) {
   std::string dir;
   if (comm().rank() == 0) {
-    dir = (fs::temp_directory_path() / ("lica_mpi_export_" + std::to_string(::getpid()))).string();
+    dir = (fs::temp_directory_path() / (prefix + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
   dist::broadcast_string(comm(), dir, 0);
+  return dir;
+}
+
+TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
+  const std::string dir = shared_temp_dir("lica_mpi_export_");
   const auto cfg = testing::make_search_data(dir, comm());
   const std::string spec = testing::checkpoint_of(dir).string();
   const auto wide = fs::path(dir) / "w.h5";
@@ -63,13 +69,7 @@ TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
 // Both sides encoded from the feature file at W ranks; rank 0 searches and writes. The other
 // ranks return without waiting for it (no collective spans rank 0's search).
 TEST(Search, LinesAtWRanksEqualOneProcess) {
-  std::string dir;
-  if (comm().rank() == 0) {
-    dir = (fs::temp_directory_path() / ("lica_mpi_search_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  dist::broadcast_string(comm(), dir, 0);
+  const std::string dir = shared_temp_dir("lica_mpi_search_");
   const auto cfg = testing::make_search_data(dir, comm());
   trainer::SearchOptions opt;
   opt.checkpoint = testing::checkpoint_of(dir).string();
