@@ -44,6 +44,44 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
 // direct form's [count, k, B] temporaries.
 constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
 
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, int64_t k) {
+  torch::NoGradGuard no_grad;
+  const int64_t count = rows.size(0), n = rows.size(1);
+  if (k < 0 || k > n) {
+    throw Error("top_k_stable: k = " + std::to_string(k) + " for rows of " + std::to_string(n));
+  }
+  if (2 * k >= n) {
+    // Stable descending sort: among equal values the smaller column comes first.
+    auto sorted = rows.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
+    return {std::get<0>(sorted).slice(1, 0, k).contiguous(),
+            std::get<1>(sorted).slice(1, 0, k).contiguous()};
+  }
+  if (k == 0 || count == 0) {
+    auto none = torch::zeros({count, 0}, rows.options().dtype(torch::kLong));
+    return {rows.new_empty({count, 0}), none};
+  }
+  // Every column above a row's k-th largest value is in; the columns equal to it fill the
+  // rest in column order, which is the tie rule.
+  auto kth = std::get<0>(rows.topk(k, 1, /*largest=*/true, /*sorted=*/false)).amin(1, true);
+  auto above = rows > kth;                                                   // [c, n]
+  auto at = rows == kth;                                                     // [c, n]
+  auto room = k - above.sum(1, /*keepdim=*/true);                            // [c, 1] >= 1
+  auto keep = above.logical_or(at.logical_and(at.cumsum(1) <= room));        // k per row
+  auto kept = keep.nonzero();  // [count · k, 2] unless a row holds NaN (compares false)
+  if (kept.size(0) != count * k) {
+    throw Error("top_k_stable: NaN among the values (an affinity row of a diverged model?)");
+  }
+  auto cols = kept.select(1, 1).view({count, k});  // ascending within a row
+  auto values = rows.gather(1, cols);
+  // Order the k by value; the stable sort keeps equal values in ascending column order.
+  auto order = std::get<1>(values.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+  return {values.gather(1, order), cols.gather(1, order)};
+}
+
+namespace {
+
 // Neighbours N_k(i) and weights W_ij of the anchors [offset, offset + c) from their affinity
 // rows [c, B], no gradient: [c, k] global indices and [c, k] weights (0 for dropped pairs),
 // by DESIGN §4's conventions.
@@ -56,10 +94,7 @@ std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& a
   // Exclude the anchor itself: its own column goes after every real neighbour.
   auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kLong).device(aff.device()));
   aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
-  // Stable descending sort: among equal affinities the smaller j comes first.
-  auto sorted = aff.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
-  auto top_aff = std::get<0>(sorted).slice(1, 0, k);  // [c, k]
-  auto neighbour = std::get<1>(sorted).slice(1, 0, k).contiguous();  // [c, k]
+  auto [top_aff, neighbour] = top_k_stable(aff, k);  // [c, k] each
   auto kept = top_aff >= opt.min_affinity;            // [c, k]
   auto logits = (top_aff / opt.tau_intra)
                     .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
