@@ -61,12 +61,6 @@ torch::Tensor affinity_from_inputs(const torch::Tensor& features, const torch::T
 // No gradient. [B, D] -> [B, D].
 torch::Tensor unit_rows(const torch::Tensor& emb);
 
-// The k largest entries of each row of `rows` [c, n] (no NaN), in DESIGN §4's order:
-// descending, ties to the smaller column. Returns ([c, k] values, [c, k] int64 columns).
-// Below n/2 it bounds each row by its k-th largest value instead of sorting the whole row
-// (a full stable sort of [B, B] cost 20x a top-k at B = 1024, 1.5 s at B = 4096 on the CPU).
-std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, int64_t k);
-
 // The weighted neighbour pairs of the anchors [offset, offset + count), by the conventions
 // above, with only the pairs of weight > 0: anchor-major, and within an anchor in
 // descending affinity. No gradient.

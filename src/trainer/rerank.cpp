@@ -1,5 +1,7 @@
 #include "trainer/rerank.h"
 
+#include "trainer/top_k.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -30,9 +32,7 @@ torch::Tensor top_candidates(const torch::Tensor& queries, const torch::Tensor& 
   for (int64_t begin = 0; begin < queries.size(0); begin += chunk) {
     const int64_t end = std::min(begin + chunk, queries.size(0));
     const auto scores = apply_dual_softmax(queries.slice(0, begin, end).matmul(candidates.t()), dsl);
-    // A stable descending sort keeps equal scores in index order.
-    const auto order = std::get<1>(torch::sort(scores, /*stable=*/true, /*dim=*/1, /*descending=*/true));
-    blocks.push_back(order.slice(1, 0, keep));
+    blocks.push_back(top_k_stable(scores, keep).second);  // equal scores in index order
   }
   if (blocks.empty()) {
     return torch::empty({0, keep}, torch::dtype(torch::kLong).device(queries.device()));

@@ -15,6 +15,7 @@
 #include "trainer/encode_split.h"
 #include "trainer/evaluate_checkpoint.h"
 #include "trainer/export_embeddings.h"
+#include "trainer/top_k.h"
 
 namespace lica::trainer {
 namespace {
@@ -202,21 +203,14 @@ void top_k_search(const torch::Tensor& queries, const torch::Tensor& candidates,
       const int64_t bad = q0 + (~finite).nonzero()[0][0].item<int64_t>();
       throw Error("search: query " + std::to_string(bad) + " has a non-finite score");
     }
-    // The k-th best score of each row: every candidate scoring at least that is a contender,
-    // and the contenders sorted by (score desc, index asc) give the top k with ties resolved.
-    torch::Tensor kth;  // [rows]
-    if (kk > 0) kth = std::get<0>(scores.topk(kk, 1, true, false)).amin(1).contiguous();
+    // Best first, equal scores in candidate order.
+    const auto [values, cols] = top_k_stable(scores, kk);  // [rows, kk] each
+    const float* top_score = values.data_ptr<float>();
+    const int64_t* top_index = cols.data_ptr<int64_t>();
     for (int64_t r = 0; r < rows; ++r) {
       row_hits.clear();
-      if (kk > 0) {
-        const float* s = scores.data_ptr<float>() + r * m;
-        const float t = kth.data_ptr<float>()[r];
-        for (int64_t j = 0; j < m; ++j) {
-          if (s[j] >= t) row_hits.push_back({j, s[j]});
-        }
-        std::stable_sort(row_hits.begin(), row_hits.end(),
-                         [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
-        row_hits.resize(static_cast<size_t>(kk));
+      for (int64_t i = r * kk; i < (r + 1) * kk; ++i) {
+        row_hits.push_back({top_index[i], top_score[i]});
       }
       emit(q0 + r, row_hits);
     }
