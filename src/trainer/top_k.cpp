@@ -12,30 +12,36 @@ std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, 
   if (k < 0 || k > n) {
     throw Error("top_k_stable: k = " + std::to_string(k) + " for rows of " + std::to_string(n));
   }
-  if (2 * k >= n) {
+  auto sorted_prefix = [k](const torch::Tensor& r) {
     // Stable descending sort: among equal values the smaller column comes first.
-    auto sorted = rows.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
-    return {std::get<0>(sorted).slice(1, 0, k).contiguous(),
-            std::get<1>(sorted).slice(1, 0, k).contiguous()};
-  }
+    auto sorted = r.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true);
+    return std::make_pair(std::get<0>(sorted).slice(1, 0, k).contiguous(),
+                          std::get<1>(sorted).slice(1, 0, k).contiguous());
+  };
+  if (2 * k >= n) return sorted_prefix(rows);
   if (k == 0 || count == 0) {
-    auto none = torch::zeros({count, 0}, rows.options().dtype(torch::kLong));
-    return {rows.new_empty({count, 0}), none};
+    return {rows.new_empty({count, 0}),
+            torch::zeros({count, 0}, rows.options().dtype(torch::kLong))};
   }
-  // Every column above a row's k-th largest value is in; the columns equal to it fill the
-  // rest in column order, which is the tie rule.
-  auto kth = std::get<0>(rows.topk(k, 1, /*largest=*/true, /*sorted=*/false)).amin(1, true);
-  auto above = rows > kth;                                                   // [c, n]
-  auto at = rows == kth;                                                     // [c, n]
-  auto room = k - above.sum(1, /*keepdim=*/true);                            // [c, 1] >= 1
-  auto keep = above.logical_or(at.logical_and(at.cumsum(1) <= room));        // k per row
-  auto kept = keep.nonzero();  // [count · k, 2] unless a row holds NaN (compares false)
-  if (kept.size(0) != count * k) {
-    throw Error("top_k_stable: NaN among the values");
+  // A top-k holds every column above the row's k-th largest value t; only which of the
+  // columns equal to t it took is unspecified. A row has a tie at t exactly when its
+  // (k+1)-th largest value is t too: those rows are redone by the sort, so the tie rule
+  // holds; the others keep the top-k's set. No [c, n] temporary besides the top-k's own.
+  auto [top_values, top_cols] = rows.topk(k + 1, 1, /*largest=*/true, /*sorted=*/true);
+  if (top_values.isnan().any().item<bool>()) throw Error("top_k_stable: NaN among the values");
+  auto values = top_values.slice(1, 0, k).contiguous();  // [c, k]
+  auto cols = top_cols.slice(1, 0, k).contiguous();      // [c, k]
+  auto tied = top_values.select(1, k) == top_values.select(1, k - 1);  // [c]
+  if (tied.any().item<bool>()) {
+    auto redo = tied.nonzero().squeeze(1);
+    auto [redo_values, redo_cols] = sorted_prefix(rows.index_select(0, redo));
+    values.index_copy_(0, redo, redo_values);
+    cols.index_copy_(0, redo, redo_cols);
   }
-  auto cols = kept.select(1, 1).view({count, k});  // ascending within a row
-  auto values = rows.gather(1, cols);
-  // Order the k by value; the stable sort keeps equal values in ascending column order.
+  // Best first, equal values in column order: sort by column, then stably by value.
+  auto by_col = std::get<1>(cols.sort(/*dim=*/1));
+  cols = cols.gather(1, by_col);
+  values = values.gather(1, by_col);
   auto order = std::get<1>(values.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
   return {values.gather(1, order), cols.gather(1, order)};
 }
