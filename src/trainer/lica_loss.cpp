@@ -45,7 +45,6 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
 // direct form's [count, k, B] temporaries.
 constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
 
-
 // Neighbours N_k(i) and weights W_ij of the anchors [offset, offset + c) from their affinity
 // rows [c, B], no gradient: [c, k] global indices and [c, k] weights (0 for dropped pairs),
 // by DESIGN §4's conventions.

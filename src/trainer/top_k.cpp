@@ -28,11 +28,13 @@ std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, 
   // (k+1)-th largest value is t too: those rows are redone by the sort, so the tie rule
   // holds; the others keep the top-k's set. No [c, n] temporary besides the top-k's own.
   auto [top_values, top_cols] = rows.topk(k + 1, 1, /*largest=*/true, /*sorted=*/true);
-  if (top_values.isnan().any().item<bool>()) throw Error("top_k_stable: NaN among the values");
   auto values = top_values.slice(1, 0, k).contiguous();  // [c, k]
   auto cols = top_cols.slice(1, 0, k).contiguous();      // [c, k]
   auto tied = top_values.select(1, k) == top_values.select(1, k - 1);  // [c]
-  if (tied.any().item<bool>()) {
+  // One host read for both flags (a device sync on the GPU). A top-k ranks NaN first.
+  const auto flags = torch::stack({top_values.isnan().any(), tied.any()}).to(torch::kCPU);
+  if (flags[0].item<bool>()) throw Error("top_k_stable: NaN among the values");
+  if (flags[1].item<bool>()) {
     auto redo = tied.nonzero().squeeze(1);
     auto [redo_values, redo_cols] = sorted_prefix(rows.index_select(0, redo));
     values.index_copy_(0, redo, redo_values);

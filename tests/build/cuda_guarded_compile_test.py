@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Compiles every source whose code is guarded by LICA_WITH_CUDA / LICA_WITH_NCCL, or that
-includes a project header whose code is, with the guards on, for syntax and templates only (-fsyntax-only), against this machine's LibTorch
-headers (which carry c10/cuda and ATen/cuda even in Debian's CPU package) and the CUDA
-toolkit's, so that code only a CUDA build compiles cannot rot on a CPU-only machine.
+includes a project header whose code is, with the guards on, for syntax and templates only
+(-fsyntax-only), against this machine's LibTorch headers (which carry c10/cuda and ATen/cuda
+even in Debian's CPU package) and the CUDA toolkit's, so that code only a CUDA build
+compiles cannot rot on a CPU-only machine.
 
 usage: cuda_guarded_compile_test.py BUILD_DIR SOURCE_DIR CUDA_INCLUDE_DIR
 Exit 77 (skipped) when the headers it needs are not here.
