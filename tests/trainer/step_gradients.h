@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "dist/local_communicator.h"
-#include "trainer/numeric_grad.h"
+#include "support/numeric_grad.h"
 #include "trainer/step.h"
 
 namespace lica::trainer::testing {
