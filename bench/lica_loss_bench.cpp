@@ -1,7 +1,9 @@
 // lica_loss_bench: time and peak memory of the LICA intra-modal term (one modality),
 // forward and backward, direct vs chunked vs fused form, for global batches B. Every form
 // starts from the embeddings (the direct and chunked forms build s · V · Tᵀ first).
+// With --term contrastive: the symmetric InfoNCE instead, direct vs tiled (--tile columns).
 //   build/lica_loss_bench [--batches 256,1024,4096,8192] [--top-k 16] [--max-gb 12]
+//   build/lica_loss_bench --term contrastive --batches 16384,32768,65536,131072
 // Each measurement runs in a forked child, so its peak resident memory (above the inputs)
 // is its own. The direct form is skipped where its [B, k, B] temporaries would pass --max-gb.
 #include <sys/resource.h>
@@ -15,8 +17,10 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/logging.h"
-#include "loss/lica_fused.h"
+#include "loss/infonce.h"
+#include "loss/infonce_tiled.h"
 #include "loss/lica.h"
+#include "loss/lica_fused.h"
 
 namespace {
 
@@ -72,13 +76,95 @@ Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
   return f;
 }
 
+// Runs in the child: the symmetric InfoNCE of one process over B pairs (D = 256), direct
+// (tile 0) or tiled; one warm-up, then the timed forward and backward.
+Figures measure_contrastive(int64_t batch, int64_t tile) {
+  torch::manual_seed(0);
+  auto unit = [&] {
+    auto x = torch::randn({batch, 256});
+    return (x / x.norm(2, 1, true)).requires_grad_(true);
+  };
+  auto video = unit(), text = unit();
+  const auto scale = torch::scalar_tensor(20.0);
+  const double base = peak_rss_mb();
+  Figures f;
+  for (int round = 0; round < 2; ++round) {
+    video.mutable_grad() = torch::Tensor();
+    text.mutable_grad() = torch::Tensor();
+    auto t = Clock::now();
+    const auto loss = tile > 0 ? lica::loss::tiled_infonce_loss(video, text, video, text, scale,
+                                                                0, tile)
+                               : lica::loss::infonce_loss(video, text, scale);
+    loss.item<float>();
+    f.forward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+    t = Clock::now();
+    loss.backward();
+    video.grad().sum().item<float>();
+    f.backward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  }
+  f.peak_mb = peak_rss_mb() - base;
+  return f;
+}
+
+// `measure()` in a forked child, so that its peak memory is its own; false if it died.
+template <typename Measure>
+bool in_child(Measure&& measure, Figures& f) {
+  int fds[2];
+  if (pipe(fds) != 0) throw lica::Error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    const Figures child = measure();
+    if (write(fds[1], &child, sizeof child) != static_cast<ssize_t>(sizeof child)) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  const bool ok = read(fds[0], &f, sizeof f) == static_cast<ssize_t>(sizeof f);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return ok;
+}
+
+void print(int64_t b, const std::string& name, bool ok, const Figures& f) {
+  if (!ok) {
+    std::printf("%7lld %8s  failed (out of memory?)\n", static_cast<long long>(b), name.c_str());
+  } else {
+    std::printf("%7lld %8s %11.1f %12.1f %12.0f\n", static_cast<long long>(b), name.c_str(),
+                f.forward_ms, f.backward_ms, f.peak_mb);
+  }
+  std::fflush(stdout);
+}
+
+// The InfoNCE table: direct (skipped above --max-gb) and tiled, per B.
+void contrastive_table(const std::string& batches, int64_t tile, double max_gb) {
+  std::printf("symmetric InfoNCE, float32, D = 256, tile %lld, %d threads\n",
+              static_cast<long long>(tile), torch::get_num_threads());
+  std::printf("%7s %8s %11s %12s %12s\n", "B", "form", "forward_ms", "backward_ms", "peak_MB");
+  std::stringstream list(batches);
+  for (std::string item; std::getline(list, item, ',');) {
+    const int64_t b = std::stoll(item);
+    // The direct form keeps a few [B, B] float tensors (logits, softmax, gradients: about 4).
+    const double direct_gb = 4.0 * 4.0 * static_cast<double>(b) * static_cast<double>(b) / 1e9;
+    Figures f;
+    if (direct_gb > max_gb) {
+      std::printf("%7lld %8s %11s %12s %12s  (skipped: needs about %.0f GB)\n",
+                  static_cast<long long>(b), "direct", "-", "-", "-", direct_gb);
+    } else {
+      print(b, "direct", in_child([&] { return measure_contrastive(b, 0); }, f), f);
+    }
+    print(b, "tiled", in_child([&] { return measure_contrastive(b, tile); }, f), f);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string batches = "256,1024,4096,8192";
-    int64_t top_k = 16, threads = 0;
+    std::string term = "lica";
+    int64_t top_k = 16, threads = 0, tile = 4096;
     double max_gb = 12.0;
     lica::CommandLine cli("lica_loss_bench", "[options]",
                           "Time and peak memory of the LICA term, direct vs chunked vs fused form.");
@@ -86,8 +172,18 @@ int main(int argc, char** argv) {
     cli.option("top-k", "neighbours per anchor (0 = all)", &top_k);
     cli.option("max-gb", "skip the direct form above this estimated memory", &max_gb);
     cli.option("threads", "LibTorch threads (0 = default)", &threads);
+    cli.option("term", "lica (the intra-modal term) or contrastive (the symmetric InfoNCE)", &term);
+    cli.option("tile", "candidates per tile of the tiled InfoNCE (--term contrastive)", &tile);
     if (!cli.parse(argc, argv)) return 0;
     if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+    if (term != "lica" && term != "contrastive") {
+      throw lica::InputError("--term: expected lica or contrastive, got '" + term + "'");
+    }
+    if (tile < 1) throw lica::InputError("--tile: expected >= 1, got " + std::to_string(tile));
+    if (term == "contrastive") {
+      contrastive_table(batches, tile, max_gb);
+      return 0;
+    }
     std::printf("LICA term, one modality, float32, top_k=%lld, %d threads\n",
                 static_cast<long long>(top_k), torch::get_num_threads());
     std::printf("%7s %8s %11s %12s %12s\n", "B", "form", "forward_ms", "backward_ms", "peak_MB");
@@ -107,28 +203,8 @@ int main(int argc, char** argv) {
                       static_cast<long long>(b), name, "-", "-", "-", direct_gb);
           continue;
         }
-        int fds[2];
-        if (pipe(fds) != 0) throw lica::Error("pipe failed");
-        const pid_t pid = fork();
-        if (pid == 0) {
-          close(fds[0]);
-          const Figures f = measure(b, top_k, form);
-          if (write(fds[1], &f, sizeof f) != static_cast<ssize_t>(sizeof f)) _exit(1);
-          _exit(0);
-        }
-        close(fds[1]);
         Figures f;
-        const bool ok = read(fds[0], &f, sizeof f) == static_cast<ssize_t>(sizeof f);
-        close(fds[0]);
-        int status = 0;
-        waitpid(pid, &status, 0);
-        if (!ok) {
-          std::printf("%7lld %8s  failed (out of memory?)\n", static_cast<long long>(b), name);
-          continue;
-        }
-        std::printf("%7lld %8s %11.1f %12.1f %12.0f\n", static_cast<long long>(b), name,
-                    f.forward_ms, f.backward_ms, f.peak_mb);
-        std::fflush(stdout);
+        print(b, name, in_child([&] { return measure(b, top_k, form); }, f), f);
       }
     }
     return 0;

@@ -95,7 +95,16 @@ struct InfoNceTermConfig {
   double temperature = 0.07;
 };
 
+// The symmetric InfoNCE's form: direct holds [b, B] logits; tiled streams over tiles of
+// tile_cols candidates (memory linear in B, the same loss to rounding); auto = tiled when the
+// global batch is above tile_cols.
+struct ContrastiveConfig {
+  std::string form = "direct";  // direct | tiled | auto
+  int64_t tile_cols = 4096;
+};
+
 struct LossConfig {
+  ContrastiveConfig contrastive;
   LicaConfig lica;
   InfoNceTermConfig itc;   // against the momentum queues
   InfoNceTermConfig ims;   // intra-modal separability

@@ -166,6 +166,12 @@ std::vector<Field> trainer_fields() {
 std::vector<Field> loss_fields() {
   // clang-format off
   return {
+      choice("loss.contrastive.form", [](Config& c) { return &c.loss.contrastive.form; },
+             {"direct", "tiled", "auto"},
+             "InfoNCE: direct [b, B] logits, or tiled over loss.contrastive.tile_cols candidates "
+             "(memory linear in B, equal to rounding); auto = tiled above tile_cols"),
+      integer("loss.contrastive.tile_cols", [](Config& c) { return &c.loss.contrastive.tile_cols; },
+              1, 1 << 24, "candidates per tile of the tiled InfoNCE"),
       real("loss.lica.weight", [](Config& c) { return &c.loss.lica.weight; }, incl(0), incl(1000),
            "λ of the LICA intra-modal consistency term; 0 = off (the baseline, bitwise)"),
       real("loss.lica.tau_intra", [](Config& c) { return &c.loss.lica.tau_intra; }, excl(0),

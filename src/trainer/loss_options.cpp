@@ -5,6 +5,8 @@ namespace lica::trainer {
 LossOptions loss_options(const run::Config& cfg) {
   const auto& l = cfg.loss.lica;
   LossOptions o;
+  o.contrastive_form = cfg.loss.contrastive.form;
+  o.contrastive_tile = cfg.loss.contrastive.tile_cols;
   o.lica_weight = l.weight;
   o.lica.tau_intra = l.tau_intra;
   o.lica.top_k = l.top_k;

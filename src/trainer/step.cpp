@@ -8,6 +8,7 @@
 #include "model/pooling.h"
 #include "loss/lica_fused.h"
 #include "loss/infonce.h"
+#include "loss/infonce_tiled.h"
 
 namespace lica::trainer {
 namespace {
@@ -194,7 +195,10 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
   in.global = in.all_video.size(0);
   in.scale = model->scale();
   StepLosses out;
-  auto nce = loss::infonce_loss(video, text, in.all_video, in.all_text, in.scale, offset);
+  auto nce = opt.contrastive_tiled(in.global)
+                 ? loss::tiled_infonce_loss(video, text, in.all_video, in.all_text, in.scale,
+                                            offset, opt.contrastive_tile)
+                 : loss::infonce_loss(video, text, in.all_video, in.all_text, in.scale, offset);
   out.nce = nce.detach();
   auto total = nce;
   const auto zero = torch::zeros({}, nce.options());

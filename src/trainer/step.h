@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <string>
+
 #include "data/batch.h"
 #include "dist/communicator.h"
 #include "model/autocast_guard.h"
@@ -24,6 +26,14 @@ struct InfoNceTerm {
 };
 
 struct LossOptions {
+  // The InfoNCE's form (loss.contrastive): tiled over `contrastive_tile` candidates when
+  // `contrastive_tiled` says so for the global batch.
+  std::string contrastive_form = "direct";  // direct | tiled | auto
+  int64_t contrastive_tile = 4096;
+  bool contrastive_tiled(int64_t global_batch) const {
+    return contrastive_form == "tiled" ||
+           (contrastive_form == "auto" && global_batch > contrastive_tile);
+  }
   double lica_weight = 0.0;  // λ; 0 skips the intra-modal term altogether
   loss::LicaOptions lica;
   AffinitySource source = AffinitySource::kEmbedding;

@@ -324,6 +324,8 @@ Config every_field_changed() {
                         "eval.every_epochs=0",
                         "eval.batch_size=100",
                         "eval.chunk_size=7",
+                        "loss.contrastive.form=tiled",
+                        "loss.contrastive.tile_cols=128",
                         "loss.lica.weight=0.5",
                         "loss.lica.tau_intra=0.05",
                         "loss.lica.top_k=8",
@@ -366,7 +368,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 67u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 69u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -388,6 +390,8 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);
   EXPECT_EQ(c.checkpoint.best_metric, "v2t_mnr");
+  EXPECT_EQ(c.loss.contrastive.form, "tiled");
+  EXPECT_EQ(c.loss.contrastive.tile_cols, 128);
   EXPECT_DOUBLE_EQ(c.loss.lica.weight, 0.5);
   EXPECT_DOUBLE_EQ(c.loss.lica.tau_intra, 0.05);
   EXPECT_EQ(c.loss.lica.top_k, 8);

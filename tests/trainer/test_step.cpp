@@ -70,5 +70,37 @@ TEST(StepLosses, TotalIsNcePlusHalfLambdaTimesBothIntraTerms) {
   EXPECT_NEAR(losses.total.item<double>(), expect, 1e-6);
 }
 
+// loss.contrastive.form: tiled (tiles of 3 over a batch of 7, and auto above its tile) gives
+// the direct step's loss and every parameter gradient, in float64, with LICA on.
+TEST(StepLosses, TiledContrastiveFormEqualsTheDirectOne) {
+  auto model = small_model();
+  model->to(torch::kDouble);
+  auto batch = small_batch();
+  batch.video = batch.video.to(torch::kDouble);
+  batch.text = batch.text.to(torch::kDouble);
+  dist::LocalCommunicator local;
+  LossOptions direct;
+  direct.lica_weight = 0.5;
+  const auto expect_losses = step_losses(model, nullptr, local, batch, 0, direct);
+  const auto expect = gradients(model, expect_losses.total);
+  for (const char* form : {"tiled", "auto"}) {
+    SCOPED_TRACE(form);
+    LossOptions tiled = direct;
+    tiled.contrastive_form = form;
+    tiled.contrastive_tile = 3;
+    ASSERT_TRUE(tiled.contrastive_tiled(7));
+    const auto losses = step_losses(model, nullptr, local, batch, 0, tiled);
+    EXPECT_NEAR(losses.nce.item<double>(), expect_losses.nce.item<double>(), 1e-12);
+    const auto got = gradients(model, losses.total);
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_LE((got[k] - expect[k]).abs().max().item<double>(),
+                1e-10 * std::max(1.0, expect[k].abs().max().item<double>()));
+    }
+  }
+  LossOptions small_batch_auto = direct;
+  small_batch_auto.contrastive_form = "auto";
+  EXPECT_FALSE(small_batch_auto.contrastive_tiled(7));  // 7 <= 4096: one tile, direct
+}
+
 }  // namespace
 }  // namespace lica::trainer
