@@ -36,35 +36,23 @@ struct Figures {
   double forward_ms = 0, backward_ms = 0, peak_mb = 0;
 };
 
-// Runs in the child: one warm-up, then the timed forward and backward.
-Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
-  using namespace lica::loss;
-  torch::manual_seed(0);
-  auto unit = [&](int64_t dim) {
-    auto x = torch::randn({batch, dim});
-    return x / x.norm(2, 1, true);
-  };
-  auto video = unit(256).requires_grad_(true), text = unit(256).requires_grad_(true);
-  const auto scale = torch::scalar_tensor(20.0);
-  const auto affinity_rows = unit_rows(torch::randn({batch, 64}));
-  LicaOptions o;
-  o.top_k = top_k;
-  o.form = form;
+// Random unit rows [batch, dim], the embeddings every measurement starts from.
+torch::Tensor unit_embeddings(int64_t batch, int64_t dim) {
+  auto x = torch::randn({batch, dim});
+  return x / x.norm(2, 1, true);
+}
+
+// One warm-up, then the timed forward (`loss()`) and backward into `video` and `text`; the
+// peak memory above what was resident before.
+template <typename Loss>
+Figures timed(torch::Tensor& video, torch::Tensor& text, Loss&& loss_of) {
   const double base = peak_rss_mb();
   Figures f;
   for (int round = 0; round < 2; ++round) {  // round 0 warms up
     video.mutable_grad() = torch::Tensor();
     text.mutable_grad() = torch::Tensor();
     auto t = Clock::now();
-    torch::Tensor loss;
-    if (form == LicaForm::kFused) {
-      loss = fused_intra_consistency_loss(video, text, scale,
-                                          lica_pairs(affinity_rows, 0, batch, o), o.divergence,
-                                          o.tile_cols);
-    } else {
-      loss = intra_consistency_loss(torch::log_softmax(scale * video.matmul(text.t()), 1),
-                                    affinity_rows.matmul(affinity_rows.t()), o);
-    }
+    const torch::Tensor loss = loss_of();
     loss.item<float>();
     f.forward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     t = Clock::now();
@@ -76,34 +64,39 @@ Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
   return f;
 }
 
+// Runs in the child: the LICA term of one modality in `form`.
+Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
+  using namespace lica::loss;
+  torch::manual_seed(0);
+  auto video = unit_embeddings(batch, 256).requires_grad_(true);
+  auto text = unit_embeddings(batch, 256).requires_grad_(true);
+  const auto scale = torch::scalar_tensor(20.0);
+  const auto affinity_rows = unit_rows(torch::randn({batch, 64}));
+  LicaOptions o;
+  o.top_k = top_k;
+  o.form = form;
+  return timed(video, text, [&] {
+    if (form == LicaForm::kFused) {
+      return fused_intra_consistency_loss(video, text, scale,
+                                          lica_pairs(affinity_rows, 0, batch, o), o.divergence,
+                                          o.tile_cols);
+    }
+    return intra_consistency_loss(torch::log_softmax(scale * video.matmul(text.t()), 1),
+                                  affinity_rows.matmul(affinity_rows.t()), o);
+  });
+}
+
 // Runs in the child: the symmetric InfoNCE of one process over B pairs (D = 256), direct
-// (tile 0) or tiled; one warm-up, then the timed forward and backward.
+// (tile 0) or tiled.
 Figures measure_contrastive(int64_t batch, int64_t tile) {
   torch::manual_seed(0);
-  auto unit = [&] {
-    auto x = torch::randn({batch, 256});
-    return (x / x.norm(2, 1, true)).requires_grad_(true);
-  };
-  auto video = unit(), text = unit();
+  auto video = unit_embeddings(batch, 256).requires_grad_(true);
+  auto text = unit_embeddings(batch, 256).requires_grad_(true);
   const auto scale = torch::scalar_tensor(20.0);
-  const double base = peak_rss_mb();
-  Figures f;
-  for (int round = 0; round < 2; ++round) {
-    video.mutable_grad() = torch::Tensor();
-    text.mutable_grad() = torch::Tensor();
-    auto t = Clock::now();
-    const auto loss = tile > 0 ? lica::loss::tiled_infonce_loss(video, text, video, text, scale,
-                                                                0, tile)
-                               : lica::loss::infonce_loss(video, text, scale);
-    loss.item<float>();
-    f.forward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-    t = Clock::now();
-    loss.backward();
-    video.grad().sum().item<float>();
-    f.backward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-  }
-  f.peak_mb = peak_rss_mb() - base;
-  return f;
+  return timed(video, text, [&] {
+    return tile > 0 ? lica::loss::tiled_infonce_loss(video, text, video, text, scale, 0, tile)
+                    : lica::loss::infonce_loss(video, text, scale);
+  });
 }
 
 // `measure()` in a forked child, so that its peak memory is its own; false if it died.
