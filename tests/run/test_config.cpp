@@ -356,6 +356,7 @@ Config every_field_changed() {
                         "eval.dsl_temperature=0.05",
                         "model.video.pooling=gpo",
                         "data.prefetch_batches=0",
+                        "data.validate=lazy",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
                         "model.momentum.m=0.9",
@@ -400,6 +401,7 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.eval.dsl_temperature, 0.05);
   EXPECT_EQ(c.model.video.pooling, "gpo");
   EXPECT_EQ(c.data.prefetch_batches, 0);
+  EXPECT_EQ(c.data.validate, "lazy");
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);
   EXPECT_EQ(c.checkpoint.best_metric, "v2t_mnr");
