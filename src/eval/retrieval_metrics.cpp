@@ -84,12 +84,12 @@ void require_finite(const char* fn, const char* what, const torch::Tensor& score
   if (!bad) return;
   const auto [row, col] = *bad;
   const int64_t index = candidate.defined() ? candidate[row][col].item<int64_t>() : col;
+  const double value = scores[row][col].item<double>();
+  const char* text = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
   throw Error(std::string(fn) + ": query " + std::to_string(first_query + row) +
-              " has a non-finite " + what + " (" +
-              std::to_string(scores[row][col].item<double>()) + " against candidate " +
+              " has a non-finite " + what + " (" + text + " against candidate " +
               std::to_string(index) + ")");
 }
-}  // namespace
 
 torch::Tensor apply_dual_softmax(const torch::Tensor& scores, const DualSoftmax& dsl) {
   if (!dsl.column_log_norm.defined()) return scores;
