@@ -77,9 +77,6 @@ class FeatureFile {
   int64_t max_tokens() const { return texts_.positions; }   // L
   int64_t video_dim() const { return videos_.dim; }         // Dv
   int64_t text_dim() const { return texts_.dim; }           // Dt
-  // Bytes of one stored row of /videos/features (/texts/features): F·Dv (L·Dt) values.
-  int64_t video_row_bytes() const { return row_bytes(videos_); }
-  int64_t text_row_bytes() const { return row_bytes(texts_); }
   const std::vector<int32_t>& num_frames() const { return num_frames_; }
   const std::vector<int32_t>& num_tokens() const { return num_tokens_; }
   const std::vector<int32_t>& text_video() const { return text_video_; }  // /texts/video
@@ -112,7 +109,6 @@ class FeatureFile {
 
  private:
   FeatureFile() = default;
-  static int64_t row_bytes(const Features& f) { return f.positions * f.dim * (f.half ? 2 : 4); }
   // Rows [first, first + count) of `features` in the stored type into `out`; `name` for messages.
   void read_raw(const Features& features, const char* name, int64_t first, int64_t count,
                 void* out) const;

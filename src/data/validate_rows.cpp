@@ -8,6 +8,7 @@
 #include <future>
 
 #include "common/error.h"
+#include "data/h5.h"
 
 namespace lica::data {
 namespace {
@@ -52,6 +53,19 @@ int64_t block_rows(int64_t positions, int64_t dim, double block_megabytes) {
   return std::max<int64_t>(1, static_cast<int64_t>(block_megabytes / std::max(row_mb, 1e-9)));
 }
 
+constexpr const char* kVideos = "/videos/features";
+constexpr const char* kTexts = "/texts/features";
+
+// Bytes of one row of a feature dataset as stored (float16 or float32).
+int64_t stored_row_bytes(const FeatureFile& file, const char* dataset) {
+  const h5::File h5file = h5::open_file(file.path());
+  const h5::Datatype type = h5::dataset_type(h5::open_dataset(h5file.get(), dataset));
+  const bool videos = std::string(dataset) == kVideos;
+  const int64_t values = videos ? file.max_frames() * file.video_dim()
+                                : file.max_tokens() * file.text_dim();
+  return values * static_cast<int64_t>(H5Tget_size(type.get()));
+}
+
 }  // namespace
 
 SplitIndex rows_of_splits(const FeatureFile& file, const std::vector<std::string>& splits) {
@@ -84,8 +98,8 @@ RowCheck check_rows_finite(const FeatureFile& file, const SplitIndex& rows, int6
                   [&file](const std::vector<int64_t>& r) { file.read_texts(r); });
   check.video_rows = static_cast<int64_t>(videos.size());
   check.text_rows = static_cast<int64_t>(texts.size());
-  check.megabytes = static_cast<double>(check.video_rows * file.video_row_bytes() +
-                                        check.text_rows * file.text_row_bytes()) /
+  check.megabytes = static_cast<double>(check.video_rows * stored_row_bytes(file, kVideos) +
+                                        check.text_rows * stored_row_bytes(file, kTexts)) /
                     1e6;
   check.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

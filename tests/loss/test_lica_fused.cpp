@@ -183,6 +183,31 @@ TEST(LicaFused, Float32IsWithinRoundingOfFloat64) {
   }
 }
 
+// The bound catches a small error that the former one, tol · (1 + the tensor's largest |ref|),
+// let through: at s = 100 the gradient rows differ in scale by orders of magnitude, and an
+// error of 10 bounds on the largest element of the smallest row is far below the former
+// bound, set by the largest row.
+TEST(LicaFused, ToleranceCatchesAPlantedSmallError) {
+  const auto c = cases()[8];  // js large logits, s = 100
+  ASSERT_EQ(c.scale, 100.0);
+  const auto in32 = random_inputs(c.batch, c.dim, c.scale, torch::kFloat, torch::kCPU, c.groups);
+  const auto want = direct(widened(in32), c.offset, c.count, c.opt);
+  auto got = fused(in32, c.offset, c.count, c.opt);
+  const auto& w = want.grad_rows;  // [B, D]
+  ASSERT_LE(excess(got.grad_rows, w, kFloat32.tol, kFloat32.row_share), 0.0);
+  const auto row_scale = w.abs().amax(1);                           // [B]
+  const int64_t row = row_scale.argmin().item<int64_t>();
+  const int64_t col = w[row].abs().argmax().item<int64_t>();
+  const double bound =
+      kFloat32.tol * (1.0 + kFloat32.row_share) * row_scale[row].item<double>();
+  const double planted = 10 * bound;
+  const double former_bound = 1e-4 * (1.0 + w.abs().max().item<double>());
+  ASSERT_LT(planted, former_bound) << "the former bound would have caught it: no case";
+  got.grad_rows[row][col] += planted;
+  EXPECT_GT(excess(got.grad_rows, w, kFloat32.tol, kFloat32.row_share), 0.0)
+      << "an error of " << planted << " on an element of " << w[row][col].item<double>();
+}
+
 TEST(LicaFused, PairsFollowTheDirectSelection) {
   // lica_pairs builds affinity rows chunk by chunk; its pairs (ties included) must be the
   // ones the direct form weighs: the same loss whatever the chunk.
@@ -216,13 +241,14 @@ TEST(LicaFusedCuda, KernelsEqualTheAtenReference) {
   ASSERT_TRUE(fused_lica_has_cuda()) << "a CUDA device but a build without kernels/";
   for (const auto& c : cases()) {
     auto in = random_inputs(c.batch, c.dim, c.scale, torch::kFloat, torch::kCUDA, c.groups);
-    expect_close(fused(in, c.offset, c.count, c.opt), direct(in, c.offset, c.count, c.opt),
-                 kFloat32, c.name);
+    expect_close(fused(in, c.offset, c.count, c.opt),
+                 direct(widened(in), c.offset, c.count, c.opt), kFloat32, c.name);
   }
   // A size where the pair kernel's warps and the row kernel's column blocks are many.
   auto in = random_inputs(1024, 64, 30.0, torch::kFloat, torch::kCUDA, 0);
   auto opt = options(Divergence::kJs, 16, -1, 300);
-  expect_close(fused(in, 0, 1024, opt), direct(in, 0, 1024, opt), kFloat32, "B=1024 k=16");
+  expect_close(fused(in, 0, 1024, opt), direct(widened(in), 0, 1024, opt), kFloat32,
+               "B=1024 k=16");
 }
 
 }  // namespace
