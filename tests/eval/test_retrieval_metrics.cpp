@@ -139,7 +139,7 @@ TEST(RetrievalRanks, NonFiniteScoreNamesTheGlobalQuery) {
     torch::Tensor s = t2v_scores();
     s[3][2] = nan;
     expect_error([&] { t2v_ranks(s, eye(4), longs(kT2vGt), chunk, {}, 100); },
-                 "query 103 has a non-finite score (nan against candidate 2)");
+                 "query 103 has a non-finite score (nan against candidate 0)");
     torch::Tensor v = v2t_scores();
     v[2][5] = nan;
     expect_error([&] { v2t_ranks(v, eye(6), longs(kOwner), longs({0, 1, 2, 3}), chunk, {}, 40); },

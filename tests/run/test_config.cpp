@@ -262,7 +262,7 @@ TEST(Config, MsrvttConfigsHaveClip4ClipSeqTransfSettings) {
   const std::string dir = std::string(LICA_SOURCE_DIR) + "/configs/";
   const Config base = load_config(dir + "msrvtt_baseline.yaml");
   Config lica = load_config(dir + "msrvtt_lica.yaml");
-  for (const Config* c : {&base, &lica}) {
+  for (const Config* c : {&base, static_cast<const Config*>(&lica)}) {
     EXPECT_EQ(c->model.max_frames, 12);
     EXPECT_EQ(c->model.max_tokens, 32);
     EXPECT_EQ(c->model.embed_dim, 512);
