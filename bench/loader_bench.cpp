@@ -24,6 +24,7 @@
 #include "data/loader.h"
 #include "data/pairing.h"
 #include "data/synthetic.h"
+#include "data/validate_rows.h"
 #include "dist/local_communicator.h"
 #include "run/config.h"
 #include "run/model_options.h"
@@ -205,9 +206,16 @@ int main(int argc, char** argv) {
     for (int64_t s = 0; s < timed; ++s) train_step(loader.next());
     const double fed_s = seconds_since(t);
 
+    // data.validate full: every row of every split checked before training, warm (the file's
+    // bytes, as stored, over the time).
+    const auto check = data::check_rows_finite(file, data::rows_of_splits(file, file.split_names()));
+    const double validate = check.megabytes / check.seconds;
+
     const auto mb = [&](double samples_per_s) { return samples_per_s * sample_bytes / 1e6; };
     std::printf("\n%-44s %12s %10s %10s\n", "", "samples/s", "MB/s", "vs raw");
     std::printf("%-44s %12s %10.0f %9.0f%%\n", "raw sequential read (warm)", "-", raw, 100.0);
+    std::printf("%-44s %12s %10.0f %9.0f%%\n", "data.validate full, every split row (warm)", "-",
+                validate, 100 * validate / raw);
     std::printf("%-44s %12.0f %10.0f %9.0f%%\n", "pread of the batches' rows, no HDF5 (warm)",
                 direct * 1e6 / sample_bytes, direct, 100 * direct / raw);
     std::printf("%-44s %12.0f %10.0f %9.0f%%\n", "loader, synchronous (warm)", sync_rate,

@@ -276,7 +276,9 @@ int main(int argc, char** argv) {
                &config_path);
     cli.repeated("set", "config override section.key=value (repeatable)", &overrides);
     cli.option("batches", "global batch sizes, comma-separated", &batches_text);
-    cli.option("lica", "LICA settings to run: off, on or both (λ = loss.lica.weight, 1 if 0)",
+    cli.option("lica",
+               "LICA settings to run, comma-separated: off, on or off,on (λ = loss.lica.weight, "
+               "1 if 0)",
                &lica_text);
     cli.option("lica-forms",
                "forms of the LICA term to run with LICA on, each as --set loss.lica.form=<form>",

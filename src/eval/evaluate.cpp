@@ -75,23 +75,26 @@ RetrievalMetrics evaluate_split(model::DualEncoder& model, const data::FeatureFi
     v2t_dsl = {dual_softmax_log_norm(all_videos, all_texts, opt.dsl_temperature, opt.chunk),
                opt.dsl_temperature};
   }
-  auto t2v = t2v_ranks(texts, all_videos, my_owner, opt.chunk, t2v_dsl);
-  auto v2t = v2t_ranks(videos, all_texts, text_owner, my_ids, opt.chunk, v2t_dsl);
+  auto t2v = t2v_ranks(texts, all_videos, my_owner, opt.chunk, t2v_dsl, text_first);
+  auto v2t = v2t_ranks(videos, all_texts, text_owner, my_ids, opt.chunk, v2t_dsl, video_first);
   if (rerank) {
     // Each rank re-ranks its own queries' top k with the fusion encoder; the candidates'
     // frames and tokens were gathered with the embeddings.
-    const auto t2v_top = top_candidates(texts, all_videos, opt.rerank_top_k, opt.chunk, t2v_dsl);
+    const auto t2v_top =
+        top_candidates(texts, all_videos, opt.rerank_top_k, opt.chunk, t2v_dsl, text_first);
     const int64_t kt = t2v_top.size(1);
     const auto t2v_fusion =
         pair_logits(model, video_emb, t2v_top.reshape(-1), text_emb,
                     repeated_rows(text_first, texts.size(0), kt, device), opt.batch_size);
-    t2v = t2v_reranked(t2v, t2v_top, t2v_fusion.view({-1, kt}), my_owner);
-    const auto v2t_top = top_candidates(videos, all_texts, opt.rerank_top_k, opt.chunk, v2t_dsl);
+    t2v = t2v_reranked(t2v, t2v_top, t2v_fusion.view({-1, kt}), my_owner, text_first);
+    const auto v2t_top =
+        top_candidates(videos, all_texts, opt.rerank_top_k, opt.chunk, v2t_dsl, video_first);
     const int64_t kv = v2t_top.size(1);
     const auto v2t_fusion =
         pair_logits(model, video_emb, repeated_rows(video_first, videos.size(0), kv, device),
                     text_emb, v2t_top.reshape(-1), opt.batch_size);
-    v2t = v2t_reranked(v2t, v2t_top, v2t_fusion.view({-1, kv}), text_owner, my_ids);
+    v2t = v2t_reranked(v2t, v2t_top, v2t_fusion.view({-1, kv}), text_owner, my_ids,
+                       video_first);
   }
   RetrievalMetrics m;
   m.t2v = summarize_ranks(comm.all_gather(t2v));

@@ -10,6 +10,8 @@
 //   - video->text: if any of the query video's own captions is among the top k, with b the
 //     largest fusion score among them, the new rank is 1 + #{captions of other videos in the
 //     top k : fusion >= b}; otherwise the rank is unchanged (> k).
+//   - A non-finite score or fusion logit throws lica::Error naming the query by its index in
+//     the split, first_query + its row (sharded evaluation passes its rank's first query).
 #pragma once
 
 #include <torch/torch.h>
@@ -21,17 +23,19 @@ namespace lica::eval {
 // [Q, min(k, N)] int64: each query's top candidates, best first. queries: [Q, D];
 // candidates: [N, D]; computed `chunk` queries at a time.
 torch::Tensor top_candidates(const torch::Tensor& queries, const torch::Tensor& candidates,
-                             int64_t k, int64_t chunk, const DualSoftmax& dsl = {});
+                             int64_t k, int64_t chunk, const DualSoftmax& dsl = {},
+                             int64_t first_query = 0);
 
 // ranks: [Q] the dual encoder's ranks (t2v_ranks); top: [Q, k]; fusion: [Q, k] the fusion
 // scores of those pairs; gt_video: [Q]. Returns the re-ranked [Q] int64.
 torch::Tensor t2v_reranked(const torch::Tensor& ranks, const torch::Tensor& top,
-                           const torch::Tensor& fusion, const torch::Tensor& gt_video);
+                           const torch::Tensor& fusion, const torch::Tensor& gt_video,
+                           int64_t first_query = 0);
 
 // ranks: [Q] (v2t_ranks); top: [Q, k] caption indices; fusion: [Q, k]; text_owner: [T] the
 // video of each caption; query_id: [Q] each query's video. Returns the re-ranked [Q] int64.
 torch::Tensor v2t_reranked(const torch::Tensor& ranks, const torch::Tensor& top,
                            const torch::Tensor& fusion, const torch::Tensor& text_owner,
-                           const torch::Tensor& query_id);
+                           const torch::Tensor& query_id, int64_t first_query = 0);
 
 }  // namespace lica::eval

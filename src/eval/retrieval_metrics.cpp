@@ -41,12 +41,13 @@ torch::Tensor index_vector(const char* fn, const char* name, const torch::Tensor
 }
 
 // Scores [Q, N] = queries x candidates^T, computed `chunk` query rows at a time. For each block
-// of rows [begin, end), checks every score is finite and calls rank_block(begin, end, scores)
-// -> [end - begin] int64 ranks. Returns the concatenated [Q] ranks.
+// of rows [begin, end), checks every score is finite, before and after DSL, and calls
+// rank_block(begin, end, scores) -> [end - begin] int64 ranks. Returns the concatenated [Q]
+// ranks. Errors name the query as first_query + its row.
 template <typename RankBlock>
 torch::Tensor ranks_in_blocks(const char* fn, const torch::Tensor& queries,
                               const torch::Tensor& candidates, int64_t chunk,
-                              const DualSoftmax& dsl, RankBlock rank_block) {
+                              const DualSoftmax& dsl, int64_t first_query, RankBlock rank_block) {
   if (chunk < 1)
     throw Error(std::string(fn) + ": chunk must be >= 1, got " + std::to_string(chunk));
   const int64_t num_queries = queries.size(0);
@@ -58,21 +59,37 @@ torch::Tensor ranks_in_blocks(const char* fn, const torch::Tensor& queries,
   for (int64_t begin = 0; begin < num_queries; begin += chunk) {
     const int64_t end = std::min(begin + chunk, num_queries);
     const torch::Tensor scores = queries.slice(0, begin, end).matmul(candidates_t);  // [c, N]
-    const torch::Tensor finite = torch::isfinite(scores);
-    if (!finite.all().item<bool>()) {
-      const torch::Tensor bad = (~finite).nonzero();  // [k, 2], row-major order
-      const int64_t row = bad[0][0].item<int64_t>();
-      const int64_t col = bad[0][1].item<int64_t>();
-      throw Error(std::string(fn) + ": query " + std::to_string(begin + row) +
-                  " has a non-finite score (" + std::to_string(scores[row][col].item<double>()) +
-                  " against candidate " + std::to_string(col) + ")");
+    require_finite(fn, "score", scores, first_query + begin);
+    const torch::Tensor ranked = apply_dual_softmax(scores, dsl);
+    if (dsl.column_log_norm.defined()) {
+      require_finite(fn, "score after DSL", ranked, first_query + begin);
     }
-    blocks.push_back(rank_block(begin, end, apply_dual_softmax(scores, dsl)));
+    blocks.push_back(rank_block(begin, end, ranked));
   }
   return torch::cat(blocks);
 }
 
 }  // namespace
+
+std::optional<std::pair<int64_t, int64_t>> first_non_finite(const torch::Tensor& scores) {
+  const torch::Tensor finite = torch::isfinite(scores);
+  if (finite.all().item<bool>()) return std::nullopt;
+  const torch::Tensor bad = (~finite).nonzero();  // [k, 2], row-major order
+  return std::make_pair(bad[0][0].item<int64_t>(), bad[0][1].item<int64_t>());
+}
+
+void require_finite(const char* fn, const char* what, const torch::Tensor& scores,
+                    int64_t first_query, const torch::Tensor& candidate) {
+  const auto bad = first_non_finite(scores);
+  if (!bad) return;
+  const auto [row, col] = *bad;
+  const int64_t index = candidate.defined() ? candidate[row][col].item<int64_t>() : col;
+  const double value = scores[row][col].item<double>();
+  const char* text = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  throw Error(std::string(fn) + ": query " + std::to_string(first_query + row) +
+              " has a non-finite " + what + " (" + text + " against candidate " +
+              std::to_string(index) + ")");
+}
 
 torch::Tensor apply_dual_softmax(const torch::Tensor& scores, const DualSoftmax& dsl) {
   if (!dsl.column_log_norm.defined()) return scores;
@@ -94,7 +111,8 @@ torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torc
 }
 
 torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& videos,
-                        const torch::Tensor& gt_video, int64_t chunk, const DualSoftmax& dsl) {
+                        const torch::Tensor& gt_video, int64_t chunk, const DualSoftmax& dsl,
+                        int64_t first_query) {
   const char* fn = "t2v_ranks";
   check_embeddings(fn, "query_text", query_text, "videos", videos);
   const int64_t num_videos = videos.size(0);
@@ -114,12 +132,12 @@ torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& vi
     // Counts the ground truth itself once: 1 + #{v != gt : s(v) >= s(gt)}.
     return (scores >= gt_score).sum(1);
   };
-  return ranks_in_blocks(fn, query_text, videos, chunk, dsl, rank_block);
+  return ranks_in_blocks(fn, query_text, videos, chunk, dsl, first_query, rank_block);
 }
 
 torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& texts,
                         const torch::Tensor& text_owner, const torch::Tensor& query_id,
-                        int64_t chunk, const DualSoftmax& dsl) {
+                        int64_t chunk, const DualSoftmax& dsl, int64_t first_query) {
   const char* fn = "v2t_ranks";
   check_embeddings(fn, "query_video", query_video, "texts", texts);
   const torch::Tensor owner =
@@ -132,7 +150,8 @@ torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& t
     const torch::Tensor has_caption = own.any(1);  // [c]
     if (!has_caption.all().item<bool>()) {
       const int64_t row = (~has_caption).nonzero()[0][0].item<int64_t>();
-      throw Error(std::string(fn) + ": query " + std::to_string(begin + row) + " (video id " +
+      throw Error(std::string(fn) + ": query " + std::to_string(first_query + begin + row) +
+                  " (video id " +
                   std::to_string(ids[begin + row].item<int64_t>()) +
                   ") owns no caption among the candidates");
     }
@@ -141,7 +160,7 @@ torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& t
         scores.masked_fill(~own, -std::numeric_limits<double>::infinity()).amax(1, true);
     return 1 + ((scores >= best) & ~own).sum(1);
   };
-  return ranks_in_blocks(fn, query_video, texts, chunk, dsl, rank_block);
+  return ranks_in_blocks(fn, query_video, texts, chunk, dsl, first_query, rank_block);
 }
 
 RankSummary summarize_ranks(const torch::Tensor& ranks) {

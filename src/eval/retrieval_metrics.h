@@ -8,13 +8,17 @@
 //   video->text: with b the best score among the query video's own captions,
 //                rank = 1 + #{captions of other videos : score >= b}    (its own other
 //                captions never count against it)
-// A non-finite score throws lica::Error naming the query.
+// A non-finite score (the dot product, or the score after DSL) throws lica::Error naming the
+// query by its index in the split: the rank-local index plus `first_query`, which sharded
+// evaluation sets to its rank's first query, so the message holds at every W.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "common/json_line.h"
 
@@ -37,12 +41,22 @@ torch::Tensor apply_dual_softmax(const torch::Tensor& scores, const DualSoftmax&
 torch::Tensor dual_softmax_log_norm(const torch::Tensor& all_queries, const torch::Tensor& candidates,
                                     double temperature, int64_t chunk);
 
+// The first non-finite entry of `scores` [c, N] in row-major order, as (row, column); nothing
+// when all are finite. One host read when all are.
+std::optional<std::pair<int64_t, int64_t>> first_non_finite(const torch::Tensor& scores);
+
+// Throws lica::Error "<fn>: query <first_query + row> has a non-finite <what> (<value> against
+// candidate <c>)" for the first non-finite entry of scores [c, N]; `candidate` [c, N] int64
+// (optional) maps a column to the candidate's index, else the column is the index.
+void require_finite(const char* fn, const char* what, const torch::Tensor& scores,
+                    int64_t first_query, const torch::Tensor& candidate = {});
+
 // Text->video ranks for caption queries against all candidate videos.
 // query_text: [Q, D]; videos: [V, D] (same dtype and device); gt_video: [Q] int64, the row in
 // `videos` of each query's video. Returns [Q] int64 ranks (1 = best) on the inputs' device.
 torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& videos,
                         const torch::Tensor& gt_video, int64_t chunk,
-                        const DualSoftmax& dsl = {});
+                        const DualSoftmax& dsl = {}, int64_t first_query = 0);
 
 // Video->text ranks for video queries against all candidate captions.
 // query_video: [Q, D]; texts: [T, D]; text_owner: [T] int64, the video each caption describes
@@ -50,7 +64,7 @@ torch::Tensor t2v_ranks(const torch::Tensor& query_text, const torch::Tensor& vi
 // at least one caption (else lica::Error). Returns [Q] int64 ranks on the inputs' device.
 torch::Tensor v2t_ranks(const torch::Tensor& query_video, const torch::Tensor& texts,
                         const torch::Tensor& text_owner, const torch::Tensor& query_id,
-                        int64_t chunk, const DualSoftmax& dsl = {});
+                        int64_t chunk, const DualSoftmax& dsl = {}, int64_t first_query = 0);
 
 struct RankSummary {
   double r1 = 0, r5 = 0, r10 = 0;  // percent of queries with rank <= K, 0..100

@@ -18,6 +18,10 @@ std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, 
     return std::make_pair(std::get<0>(sorted).slice(1, 0, k).contiguous(),
                           std::get<1>(sorted).slice(1, 0, k).contiguous());
   };
+  if (2 * k >= n || k == 0 || count == 0) {
+    // The paths below the top-k's: a sort would place NaN anywhere, so look at every value.
+    if (rows.isnan().any().item<bool>()) throw Error("top_k_stable: NaN among the values");
+  }
   if (2 * k >= n) return sorted_prefix(rows);
   if (k == 0 || count == 0) {
     return {rows.new_empty({count, 0}),

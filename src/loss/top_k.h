@@ -12,7 +12,7 @@ namespace lica::loss {
 // smaller column. Returns ([c, k] values, [c, k] int64 columns); 0 <= k <= n.
 // Below n/2 it takes a top-k and sorts whole rows only where the k-th value is tied (a
 // full stable sort of [B, B] cost 20x a top-k at B = 1024, 1.5 s at B = 4096 on the CPU).
-// NaN in the rows throws lica::Error.
+// NaN anywhere in the rows throws lica::Error, on every path (k below or above n/2, k = 0).
 std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, int64_t k);
 
 }  // namespace lica::loss

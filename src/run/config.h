@@ -20,6 +20,9 @@ struct DataConfig {
   std::string pairing = "one_caption";  // one_caption | all_captions
   bool drop_last = true;
   int64_t prefetch_batches = 4;  // batches read ahead on a loader thread; 0 = read in the step
+  // full: every valid feature value of the splits in use is checked finite before the first
+  // step (data/validate_rows.h); lazy: only as a batch reads its rows.
+  std::string validate = "full";  // full | lazy
 };
 
 struct VideoEncoderConfig {

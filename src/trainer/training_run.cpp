@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "data/validate_rows.h"
 #include "eval/eval_options.h"
 #include "run/backend.h"
 #include "run/device.h"
@@ -46,6 +47,22 @@ void prepare_process(TrainingRun& t, bool resuming) {
   run::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), t.device);
 }
 
+// data.validate full: every rank checks its share of the rows of the splits in use, before
+// the first step (a bad row throws, and a failing rank ends the job).
+void check_feature_rows(dist::Communicator& comm, const run::Config& cfg,
+                        const data::FeatureFile& file) {
+  std::vector<std::string> splits{cfg.data.train_split};
+  for (const auto& s : {cfg.data.val_split, cfg.data.test_split}) {
+    if (!s.empty()) splits.push_back(s);
+  }
+  const auto check = data::check_rows_finite(file, data::rows_of_splits(file, splits),
+                                             comm.rank(), comm.world_size());
+  comm.barrier();  // every share checked before any rank starts
+  LOG(INFO) << "data.validate full: " << check.video_rows << " video and " << check.text_rows
+            << " caption rows finite (" << check.megabytes << " MB in " << check.seconds
+            << " s on this rank)";
+}
+
 // The features, with every split the run will use looked up now, not after hours of training.
 void open_data(TrainingRun& t) {
   const auto& cfg = t.cfg;
@@ -54,6 +71,7 @@ void open_data(TrainingRun& t) {
   if (!cfg.data.val_split.empty()) t.file->split(cfg.data.val_split);
   if (!cfg.data.test_split.empty()) t.file->split(cfg.data.test_split);
   t.shape = epoch_shape(cfg, *t.file, *t.train_split);
+  if (cfg.data.validate == "full") check_feature_rows(t.comm, cfg, *t.file);
 }
 
 // The model (initialised on the cpu by the cpu generator, then moved, then rank 0's weights

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
+#include <string>
 #include <vector>
+
+#include "common/error.h"
 
 namespace lica::eval {
 namespace {
@@ -82,6 +86,46 @@ TEST(Rerank, AnOracleFusionPutsTheGroundTruthFirstIffItIsInTheTopK) {
     const auto top = top_candidates(queries, videos, k, 8);
     const auto oracle = (top == gt.unsqueeze(1)).to(torch::kDouble);
     EXPECT_EQ(t2v_reranked(ranks, top, oracle, gt).item<int64_t>(), k >= 3 ? 1 : 3) << "k " << k;
+  }
+}
+
+// `run()` throws lica::Error whose message contains `want`.
+template <typename Run>
+void expect_error(const Run& run, const std::string& want) {
+  try {
+    run();
+    ADD_FAILURE() << "no error, expected " << want;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+  }
+}
+
+// A NaN fusion logit would give the query rank 1 (`fusion >= NaN` is false); a NaN score
+// would be placed anywhere by the top k. Both are errors naming the query of the split,
+// at k below and at or above half the candidates (top_k_stable's two paths).
+TEST(Rerank, NonFiniteScoresAndFusionLogitsAreErrorsNamingTheGlobalQuery) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto queries = torch::tensor({{1.0, 0.0}, {0.0, 1.0}, {0.6, 0.8}});
+  const auto videos = torch::tensor({{0.9, 0.1}, {0.8, 0.2}, {0.7, 0.3}, {0.1, 0.9},
+                                     {0.3, 0.3}, {0.2, 0.5}, {0.5, 0.6}, {0.4, 0.1}});
+  const auto gt = torch::tensor({2, 3, 6}, torch::kLong);
+  const auto ranks = torch::tensor({3, 1, 2}, torch::kLong);
+  for (int64_t k : {1, 2, 4, 6, 8}) {
+    SCOPED_TRACE("k " + std::to_string(k));
+    const auto top = top_candidates(queries, videos, k, 2);
+    auto fusion = (top == gt.unsqueeze(1)).to(torch::kDouble);  // the gt's logit is 1
+    fusion[1][k - 1] = nan;
+    const auto at = std::to_string(top[1][k - 1].item<int64_t>());
+    expect_error([&] { t2v_reranked(ranks, top, fusion, gt, 20); },
+                 "query 21 has a non-finite fusion logit (nan against candidate " + at + ")");
+    const auto owner = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kLong);
+    const auto ids = torch::tensor({0, 1, 2}, torch::kLong);
+    expect_error([&] { v2t_reranked(ranks, top, fusion, owner, ids, 5); },
+                 "query 6 has a non-finite fusion logit");
+    auto bad_queries = queries.clone();
+    bad_queries[2][0] = nan;
+    expect_error([&] { top_candidates(bad_queries, videos, k, 2, {}, 30); },
+                 "query 32 has a non-finite score");
   }
 }
 

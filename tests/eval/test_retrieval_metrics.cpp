@@ -123,6 +123,35 @@ TEST(RetrievalRanks, NonFiniteScoreThrowsNamingTheQuery) {
   }
 }
 
+// Sharded evaluation passes its rank's first query: the message names the query of the split,
+// not its row on the rank (query 3 of a rank starting at 100 is query 103).
+TEST(RetrievalRanks, NonFiniteScoreNamesTheGlobalQuery) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto expect_error = [](const auto& run, const std::string& want) {
+    try {
+      run();
+      ADD_FAILURE() << "no error, expected " << want;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  for (int64_t chunk : {1, 2, 100}) {
+    torch::Tensor s = t2v_scores();
+    s[3][2] = nan;
+    expect_error([&] { t2v_ranks(s, eye(4), longs(kT2vGt), chunk, {}, 100); },
+                 "query 103 has a non-finite score (nan against candidate 0)");
+    torch::Tensor v = v2t_scores();
+    v[2][5] = nan;
+    expect_error([&] { v2t_ranks(v, eye(6), longs(kOwner), longs({0, 1, 2, 3}), chunk, {}, 40); },
+                 "query 42 has a non-finite score");
+    // Finite dot products whose DSL score is not (a NaN column norm): an error too.
+    const auto norm = torch::tensor({0.0f, nan, 0.0f, 0.0f});
+    expect_error(
+        [&] { t2v_ranks(t2v_scores(), eye(4), longs(kT2vGt), chunk, DualSoftmax{norm, 0.1}, 7); },
+        "query 7 has a non-finite score after DSL (nan against candidate 1)");
+  }
+}
+
 TEST(RetrievalRanks, BadArgumentsThrow) {
   // A video query that owns no caption.
   try {

@@ -33,14 +33,21 @@ TEST(TopKStable, EqualsTheFirstKOfAStableDescendingSort) {
   }
 }
 
-TEST(TopKStable, NanIsAClearError) {
-  auto rows = torch::rand({3, 20});
-  rows[1][4] = std::numeric_limits<float>::quiet_NaN();
-  try {
-    top_k_stable(rows, 2);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+// NaN is an error on every path: the top-k's (k below n/2), the full sort's (k >= n/2, the
+// LICA default top_k 0 means k = n - 1) and k = 0, wherever in the row the NaN sits.
+TEST(TopKStable, NanIsAClearErrorAtEveryK) {
+  for (int64_t column : {0, 4, 19}) {
+    auto rows = torch::rand({3, 20});
+    rows[1][column] = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t k : {0, 1, 2, 9, 10, 11, 19, 20}) {
+      SCOPED_TRACE("column " + std::to_string(column) + " k " + std::to_string(k));
+      try {
+        top_k_stable(rows, k);
+        ADD_FAILURE() << "expected an error";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+      }
+    }
   }
 }
 

@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
+#include <string>
 
+#include "common/error.h"
 #include "data/feature_file.h"
 #include "data/synthetic.h"
 #include "dist/all_gather.h"
@@ -14,6 +17,7 @@
 #include "dist/shard.h"
 #include "mpi/mpi_env.h"
 #include "support/synthetic_file.h"
+#include "eval/encode_split.h"
 #include "eval/evaluate.h"
 #include "trainer/schedule.h"
 #include "run/model_options.h"
@@ -306,6 +310,41 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
   const auto reranked = eval::evaluate_split(model, file, split, {5, 3, false, 0.05, 4}, local);
   EXPECT_NE(plain.t2v.mnr, reranked.t2v.mnr);
   EXPECT_NE(plain.v2t.mnr, reranked.v2t.mnr);
+  fs::remove_all(dir);
+}
+
+// A non-finite score is an error naming the query of the split on every rank, not its row on
+// the rank (each rank's message names its own first caption, which is 0 only on rank 0).
+TEST(Distributed, ShardedEvaluationNamesTheGlobalQueryOfANonFiniteScore) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("lica_mpi_nan_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto so = testing::synthetic_options(60, 10, 8, /*seed=*/3);  // the widths of make_model()
+  so.test_fraction = 0.5;  // 30 test videos: every rank of up to 4 holds some
+  so.frames = 6;
+  so.min_frames = 2;
+  so.tokens = 5;
+  so.min_tokens = 2;
+  const auto file = testing::write_and_open((dir / "s.h5").string(), so);
+  const auto& split = file.split("test");
+  auto model = make_model();
+  model->to(torch::kFloat);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters()) {
+      if (p.key().rfind("text.", 0) == 0) p.value().fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+  }
+  // Where this rank's captions start in the split: the dealing evaluate_split uses.
+  const auto texts = eval::encode_texts(model, file, split.texts, 5, comm());
+  ASSERT_GT(texts.mine.size(0), 0);
+  try {
+    eval::evaluate_split(model, file, split, {5, 3, false, 0.05, 0}, comm());
+    ADD_FAILURE() << "no error for NaN text embeddings";
+  } catch (const Error& e) {
+    const std::string want = "t2v_ranks: query " + std::to_string(texts.first) + " has a non-finite";
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

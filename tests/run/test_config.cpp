@@ -253,7 +253,31 @@ TEST(Config, EveryShippedConfigLoadsAndValidates) {
     EXPECT_NO_THROW(validate(load_config(entry.path().string()), entry.path().string()));
     ++checked;
   }
-  EXPECT_GE(checked, 4);
+  EXPECT_GE(checked, 6);
+}
+
+// The MSR-VTT configs the design's first usage line names: CLIP4Clip's seqTransf settings on
+// CLIP ViT-B/32 features, the same but for the LICA section.
+TEST(Config, MsrvttConfigsHaveClip4ClipSeqTransfSettings) {
+  const std::string dir = std::string(LICA_SOURCE_DIR) + "/configs/";
+  const Config base = load_config(dir + "msrvtt_baseline.yaml");
+  Config lica = load_config(dir + "msrvtt_lica.yaml");
+  for (const Config* c : {&base, static_cast<const Config*>(&lica)}) {
+    EXPECT_EQ(c->model.max_frames, 12);
+    EXPECT_EQ(c->model.max_tokens, 32);
+    EXPECT_EQ(c->model.embed_dim, 512);
+    EXPECT_EQ(c->model.video_dim, 512);
+    EXPECT_EQ(c->model.text_dim, 512);
+    EXPECT_EQ(c->model.video.encoder, "seqTransf");
+    EXPECT_EQ(c->model.video.layers, 4);
+    EXPECT_EQ(c->trainer.batch_size, 128);
+    EXPECT_EQ(c->trainer.epochs, 5);
+  }
+  EXPECT_EQ(base.loss.lica.weight, 0.0);
+  EXPECT_GT(lica.loss.lica.weight, 0.0);
+  lica.loss.lica = base.loss.lica;
+  lica.run.dir = base.run.dir;
+  EXPECT_TRUE(lica == base) << "msrvtt_lica.yaml differs from the baseline beyond loss.lica";
 }
 
 TEST(Config, OverrideSetsValues) {
@@ -343,6 +367,7 @@ Config every_field_changed() {
                         "eval.dsl_temperature=0.05",
                         "model.video.pooling=gpo",
                         "data.prefetch_batches=0",
+                        "data.validate=lazy",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
                         "model.momentum.m=0.9",
@@ -387,6 +412,7 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.eval.dsl_temperature, 0.05);
   EXPECT_EQ(c.model.video.pooling, "gpo");
   EXPECT_EQ(c.data.prefetch_batches, 0);
+  EXPECT_EQ(c.data.validate, "lazy");
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);
   EXPECT_EQ(c.checkpoint.best_metric, "v2t_mnr");

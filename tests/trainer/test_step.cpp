@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+
+#include "common/error.h"
 #include "dist/local_communicator.h"
 #include "loss/infonce.h"
 
@@ -54,6 +58,35 @@ TEST(StepLosses, ZeroWeightIsBitwiseTheBaseline) {
   EXPECT_EQ(losses.intra_video.item<double>(), 0.0);
   const auto got = gradients(model, losses.total);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], expect[i])) << i;
+}
+
+// λ = 0 skips the term, not multiplies it by 0 (which the test above cannot tell apart): with
+// a poisoned LICA setting (tau_intra NaN, which the term rejects with an InputError when it
+// runs, on every form and source) the step still runs and equals the baseline bitwise.
+TEST(StepLosses, ZeroWeightRunsNoLicaForwardOrBackward) {
+  auto model = small_model();
+  const auto batch = small_batch();
+  dist::LocalCommunicator local;
+  LossOptions baseline_opt;
+  const auto baseline = step_losses(model, nullptr, local, batch, 0, baseline_opt);
+  const auto expect = gradients(model, baseline.total);
+  for (auto form : {loss::LicaForm::kDirect, loss::LicaForm::kChunked, loss::LicaForm::kFused}) {
+    for (auto source : {AffinitySource::kEmbedding, AffinitySource::kInput}) {
+      SCOPED_TRACE("form " + std::to_string(static_cast<int>(form)) + " source " +
+                   std::to_string(static_cast<int>(source)));
+      LossOptions poisoned;
+      poisoned.lica.tau_intra = std::numeric_limits<double>::quiet_NaN();
+      poisoned.lica.form = form;
+      poisoned.source = source;
+      poisoned.lica_weight = 1.0;  // the poison is live: running the term throws
+      EXPECT_THROW(step_losses(model, nullptr, local, batch, 0, poisoned), InputError);
+      poisoned.lica_weight = 0.0;
+      const auto losses = step_losses(model, nullptr, local, batch, 0, poisoned);
+      EXPECT_TRUE(torch::equal(losses.total, baseline.total));
+      const auto got = gradients(model, losses.total);
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], expect[i])) << i;
+    }
+  }
 }
 
 TEST(StepLosses, TotalIsNcePlusHalfLambdaTimesBothIntraTerms) {

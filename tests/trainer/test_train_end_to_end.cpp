@@ -8,8 +8,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
+#include "data/feature_file.h"
+#include "data/h5.h"
 #include "run/config.h"
 
 namespace lica::trainer {
@@ -221,6 +224,43 @@ TEST_F(TrainEndToEnd, BadInputExitsTwoWithTheReason) {
 
   auto no_config = run("lica_dist_train", dir_);
   EXPECT_EQ(no_config.code, 2);
+}
+
+// A copy of `from` whose caption row `row` holds inf at token 0, feature 0.
+void write_with_bad_caption(const fs::path& from, const fs::path& to, int64_t row) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  torch::Tensor x = data::FeatureFile::open(to.string()).read_text_block(row, 1);  // [1, L, Dt]
+  x[0][0][0] = std::numeric_limits<float>::infinity();
+  const torch::Tensor half = x.to(torch::kHalf).contiguous();  // lica_make_synthetic's float16
+  data::h5::File file = data::h5::open_file(to.string(), /*writable=*/true);
+  data::h5::write_rows(data::h5::open_dataset(file.get(), "/texts/features"), row, 1,
+                       data::h5::float16_type().get(), half.data_ptr());
+}
+
+// data.validate: a bad row of a split in use ends the run before its first step (full, the
+// default), instead of when a batch or the final test evaluation first reads it (lazy).
+TEST_F(TrainEndToEnd, FullValidationFindsABadTestRowBeforeTheFirstStep) {
+  const int64_t row = data::FeatureFile::open((dir_ / "s.h5").string()).split("test").texts[3];
+  const fs::path bad = dir_ / "bad_caption.h5";
+  write_with_bad_caption(dir_ / "s.h5", bad, row);
+  const std::string args = "lica_dist_train --config " + (dir_ / "c.yaml").string() +
+                           " --set data.path=" + bad.string() +
+                           " --set trainer.epochs=1 --set eval.every_epochs=0 --set run.dir=";
+  const std::string message = bad.string() + ": dataset /texts/features, row " +
+                              std::to_string(row) + ": value inf at token 0, feature 0";
+  const auto count_train_records = [](const fs::path& metrics) {
+    int n = 0;
+    for (const auto& r : read_jsonl(metrics)) n += r["type"].as<std::string>() == "train";
+    return n;
+  };
+  const auto full = run(args + (dir_ / "run_full").string(), dir_);
+  EXPECT_EQ(full.code, 2) << full.output;
+  EXPECT_NE(full.output.find(message), std::string::npos) << full.output;
+  EXPECT_EQ(count_train_records(dir_ / "run_full" / "metrics.jsonl"), 0);
+  const auto lazy = run(args + (dir_ / "run_lazy").string() + " --set data.validate=lazy", dir_);
+  EXPECT_EQ(lazy.code, 2) << lazy.output;
+  EXPECT_NE(lazy.output.find(message), std::string::npos) << lazy.output;
+  EXPECT_GT(count_train_records(dir_ / "run_lazy" / "metrics.jsonl"), 0);  // found at the end
 }
 
 TEST_F(TrainEndToEnd, DumpConfigPrintsTheResolvedConfig) {
