@@ -2,17 +2,22 @@
 // of test_lica_loss.cpp check against hand values, brute-force loops and finite differences.
 // On the CPU the fused form runs the reference loops of the kernels; on a GPU (CUDA builds)
 // the kernels themselves.
-#include "loss/lica_fused.h"
-
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "loss/lica_fused.h"
 
 namespace lica::loss {
 namespace {
+
+// Errors relative to each element's terms (see conditions()): float32 is within ~5e-6 of
+// them at s = 100 (eps·s is 6e-6) and float64 within 1e-14; the tolerances leave 20x and 100x.
+constexpr double kFloat32Tol = 1e-4;
+constexpr double kFloat64Tol = 1e-12;
 
 struct Inputs {
   torch::Tensor rows, cols, scale;  // leaves
@@ -34,8 +39,9 @@ Inputs random_inputs(int64_t batch, int64_t dim, double scale, torch::Dtype dtyp
   in.cols = normal(batch).to(device, dtype).requires_grad_(true);
   in.scale = torch::scalar_tensor(scale, opts).to(device, dtype).requires_grad_(true);
   auto source = normal(batch);
-  if (groups > 0) source = source.slice(0, 0, groups).repeat({(batch + groups - 1) / groups, 1})
-                               .slice(0, 0, batch);
+  if (groups > 0)
+    source =
+        source.slice(0, 0, groups).repeat({(batch + groups - 1) / groups, 1}).slice(0, 0, batch);
   in.unit = unit_rows(source.to(device, dtype));
   return in;
 }
@@ -43,6 +49,15 @@ Inputs random_inputs(int64_t batch, int64_t dim, double scale, torch::Dtype dtyp
 struct Result {
   torch::Tensor loss, grad_rows, grad_cols, grad_scale;  // on the CPU, float64
 };
+
+// The same values in float64 (leaves again): a reference without the inputs' rounding, so
+// only the arithmetic's rounding separates a float32 result from it.
+Inputs widened(const Inputs& in) {
+  const auto leaf = [](const torch::Tensor& t) {
+    return t.detach().to(torch::kCPU, torch::kDouble).requires_grad_(true);
+  };
+  return {leaf(in.rows), leaf(in.cols), leaf(in.scale), in.unit.to(torch::kCPU, torch::kDouble)};
+}
 
 Result gradients(const Inputs& in, const torch::Tensor& loss) {
   for (const auto& t : {in.rows, in.cols, in.scale}) {
@@ -56,12 +71,16 @@ Result gradients(const Inputs& in, const torch::Tensor& loss) {
   return {cpu(loss), cpu(in.rows.grad()), cpu(in.cols.grad()), cpu(in.scale.grad())};
 }
 
-// The direct form on log_softmax(s · rows · colsᵀ): the ATen reference.
-Result direct(const Inputs& in, int64_t offset, int64_t count, LicaOptions opt) {
+torch::Tensor direct_loss(const torch::Tensor& log_p, const Inputs& in, int64_t offset,
+                          int64_t count, LicaOptions opt) {
   opt.form = LicaForm::kDirect;
+  return intra_consistency_loss(log_p, in.unit.matmul(in.unit.t()), offset, count, opt);
+}
+
+// The direct form on log_softmax(s · rows · colsᵀ): the ATen reference.
+Result direct(const Inputs& in, int64_t offset, int64_t count, const LicaOptions& opt) {
   auto log_p = torch::log_softmax(in.scale * in.rows.matmul(in.cols.t()), 1);
-  return gradients(in, intra_consistency_loss(log_p, in.unit.matmul(in.unit.t()), offset,
-                                              count, opt));
+  return gradients(in, direct_loss(log_p, in, offset, count, opt));
 }
 
 Result fused(const Inputs& in, int64_t offset, int64_t count, const LicaOptions& opt) {
@@ -70,19 +89,49 @@ Result fused(const Inputs& in, int64_t offset, int64_t count, const LicaOptions&
                                                     opt.divergence, opt.tile_cols));
 }
 
-// Within tol relative to the size of the reference (gradients reach ~1e4 at s = 100, where
-// float32's rounding alone is ~1e-3 absolute), and tol absolute near 0.
-void expect_close(const Result& got, const Result& want, double tol, const std::string& what) {
+// What each result's rounding is relative to. Every gradient is a sum over the logits'
+// gradient G = dL/d(s·cos): d rows = s·G·cols, d cols = s·Gᵀ·rows, d s = Σ G∘cos, and G is
+// itself the softmax's backward of H = dL/d(log p), G = H - p·ΣH per row, whose terms may
+// cancel. A sum's rounding error is a multiple of the sum of its terms' magnitudes: the same
+// products with |H| + p·Σ|H|, |cols|, |rows| and |cos|, computed in float64. So each element
+// is bounded by its own terms: none is measured against the largest value of the tensor (at
+// s = 100 some rows' gradients reach ~1e4 and others ~1e-2), and d s, whose terms cancel to
+// a small total, is not measured against that total.
+struct Conditions {
+  torch::Tensor loss, rows, cols, scale;
+};
+
+Conditions conditions(const Inputs& any, int64_t offset, int64_t count, const LicaOptions& opt) {
+  const auto in = widened(any);
+  const auto cos = in.rows.detach().matmul(in.cols.detach().t());
+  const auto s = in.scale.detach();
+  auto log_p = torch::log_softmax(s * cos, 1).requires_grad_(true);
+  auto loss = direct_loss(log_p, in, offset, count, opt);
+  const auto h = torch::autograd::grad({loss}, {log_p})[0].abs();
+  const auto g = h + log_p.detach().exp() * h.sum(1, /*keepdim=*/true);
+  // The loss is a weighted mean of divergences, each >= 0: its own size is its terms' size.
+  return {loss.detach().abs(), s * g.matmul(in.cols.detach().abs()),
+          s * g.t().matmul(in.rows.detach().abs()), (g * cos.abs()).sum()};
+}
+
+// The largest error beyond tol · (|want| + condition), elementwise (<= 0: within).
+double excess(const torch::Tensor& got, const torch::Tensor& want, const torch::Tensor& cond,
+              double tol) {
+  return ((got - want).abs() - tol * (want.abs() + cond)).max().item<double>();
+}
+
+void expect_close(const Result& got, const Result& want, const Conditions& cond, double tol,
+                  const std::string& what) {
   SCOPED_TRACE(what);
-  const auto near = [&](const torch::Tensor& g, const torch::Tensor& w, const char* name) {
+  const auto near = [&](const torch::Tensor& g, const torch::Tensor& w, const torch::Tensor& c,
+                        const char* name) {
     EXPECT_TRUE(torch::isfinite(g).all().item<bool>()) << name;
-    const double bound = tol * (1.0 + w.abs().max().item<double>());
-    EXPECT_LE((g - w).abs().max().item<double>(), bound) << name;
+    EXPECT_LE(excess(g, w, c, tol), 0.0) << name;
   };
-  near(got.loss, want.loss, "loss");
-  near(got.grad_rows, want.grad_rows, "d rows");
-  near(got.grad_cols, want.grad_cols, "d cols");
-  near(got.grad_scale, want.grad_scale, "d scale");
+  near(got.loss, want.loss, cond.loss, "loss");
+  near(got.grad_rows, want.grad_rows, cond.rows, "d rows");
+  near(got.grad_cols, want.grad_cols, cond.cols, "d cols");
+  near(got.grad_scale, want.grad_scale, cond.scale, "d scale");
 }
 
 struct Case {
@@ -129,20 +178,46 @@ std::vector<Case> cases() {
 TEST(LicaFused, EqualsTheDirectFormInFloat64) {
   for (const auto& c : cases()) {
     auto in = random_inputs(c.batch, c.dim, c.scale, torch::kDouble, torch::kCPU, c.groups);
-    // Both forms in float64: the same sums in another order, so 1e-10 is rounding.
+    // Both forms in float64: the same sums in another order, so kFloat64Tol is rounding.
     expect_close(fused(in, c.offset, c.count, c.opt), direct(in, c.offset, c.count, c.opt),
-                 1e-10, c.name);
+                 conditions(in, c.offset, c.count, c.opt), kFloat64Tol, c.name);
   }
 }
 
 TEST(LicaFused, Float32IsWithinRoundingOfFloat64) {
   for (const auto& c : cases()) {
     auto in32 = random_inputs(c.batch, c.dim, c.scale, torch::kFloat, torch::kCPU, c.groups);
-    auto in64 = random_inputs(c.batch, c.dim, c.scale, torch::kDouble, torch::kCPU, c.groups);
-    // float32 sums of at most a few hundred terms of size <= ~s: 1e-4 absolute.
-    expect_close(fused(in32, c.offset, c.count, c.opt), direct(in64, c.offset, c.count, c.opt),
-                 1e-4, c.name);
+    // The same float32 values in float64: only the arithmetic's rounding differs. A logit's
+    // rounding is eps·s (~6e-6 at s = 100), and so is the relative error it carries into G.
+    expect_close(fused(in32, c.offset, c.count, c.opt),
+                 direct(widened(in32), c.offset, c.count, c.opt),
+                 conditions(in32, c.offset, c.count, c.opt), kFloat32Tol, c.name);
   }
+}
+
+// The bound is tight enough to matter: an error of 1e-3 relative on one element of a row
+// whose gradients are small is caught, where the old bound, tol·(1 + the tensor's largest
+// |value|), accepted an absolute error of ~1 anywhere at s = 100.
+TEST(LicaFused, BoundCatchesAPlantedSmallError) {
+  const auto c = cases()[8];  // js, s = 100
+  ASSERT_EQ(c.scale, 100.0);
+  auto in32 = random_inputs(c.batch, c.dim, c.scale, torch::kFloat, torch::kCPU, c.groups);
+  const auto want = direct(widened(in32), c.offset, c.count, c.opt);
+  const auto cond = conditions(in32, c.offset, c.count, c.opt);
+  auto got = fused(in32, c.offset, c.count, c.opt);
+  ASSERT_LE(excess(got.grad_rows, want.grad_rows, cond.rows, kFloat32Tol), 0.0);
+
+  // The element of the row with the smallest gradients, among elements not near 0.
+  const auto row = want.grad_rows.abs().amax(1).argmin().item<int64_t>();
+  const auto col = want.grad_rows[row].abs().argmax().item<int64_t>();
+  const double value = want.grad_rows[row][col].item<double>();
+  const double largest = want.grad_rows.abs().max().item<double>();
+  ASSERT_GT(largest, 1e3 * std::abs(value)) << "the case no longer spans scales";
+  got.grad_rows[row][col] +=
+      1e-3 * std::abs(value) + 10 * kFloat32Tol * cond.rows[row][col].item<double>();
+  const double planted = (got.grad_rows - want.grad_rows).abs().max().item<double>();
+  EXPECT_GT(excess(got.grad_rows, want.grad_rows, cond.rows, kFloat32Tol), 0.0);
+  EXPECT_LE(planted, kFloat32Tol * (1.0 + largest)) << "the old bound would have caught it";
 }
 
 TEST(LicaFused, PairsFollowTheDirectSelection) {
@@ -154,8 +229,8 @@ TEST(LicaFused, PairsFollowTheDirectSelection) {
     auto pairs = lica_pairs(in.unit, 0, 15, opt);
     EXPECT_EQ(pairs.anchor.numel(), 15 * 3);
     EXPECT_TRUE(torch::all(pairs.weight > 0).item<bool>());
-    expect_close(fused(in, 0, 15, opt), direct(in, 0, 15, opt), 1e-10,
-                 "chunk " + std::to_string(chunk));
+    expect_close(fused(in, 0, 15, opt), direct(in, 0, 15, opt), conditions(in, 0, 15, opt),
+                 kFloat64Tol, "chunk " + std::to_string(chunk));
   }
 }
 
@@ -178,13 +253,14 @@ TEST(LicaFusedCuda, KernelsEqualTheAtenReference) {
   ASSERT_TRUE(fused_lica_has_cuda()) << "a CUDA device but a build without kernels/";
   for (const auto& c : cases()) {
     auto in = random_inputs(c.batch, c.dim, c.scale, torch::kFloat, torch::kCUDA, c.groups);
-    expect_close(fused(in, c.offset, c.count, c.opt), direct(in, c.offset, c.count, c.opt),
-                 1e-4, c.name);
+    expect_close(fused(in, c.offset, c.count, c.opt), direct(widened(in), c.offset, c.count, c.opt),
+                 conditions(in, c.offset, c.count, c.opt), kFloat32Tol, c.name);
   }
   // A size where the pair kernel's warps and the row kernel's column blocks are many.
   auto in = random_inputs(1024, 64, 30.0, torch::kFloat, torch::kCUDA, 0);
   auto opt = options(Divergence::kJs, 16, -1, 300);
-  expect_close(fused(in, 0, 1024, opt), direct(in, 0, 1024, opt), 1e-4, "B=1024 k=16");
+  expect_close(fused(in, 0, 1024, opt), direct(widened(in), 0, 1024, opt),
+               conditions(in, 0, 1024, opt), kFloat32Tol, "B=1024 k=16");
 }
 
 }  // namespace
