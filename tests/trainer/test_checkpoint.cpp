@@ -1,6 +1,7 @@
 // What a checkpoint holds: progress round-trips exactly, model and optimizer load back, and
 // a checkpoint of another model shape is refused naming the file.
 #include "run/checkpoint.h"
+#include "run/checkpoint_reader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
