@@ -323,6 +323,7 @@ CheckpointSpec checkpoint_spec(const fs::path& spec) {
   const fs::path root = spec.parent_path().empty() ? fs::path(".") : spec.parent_path();
   if (fs::is_directory(target) && checkpoint_step(spec)) return {root, spec};
   if (fs::is_directory(target)) return {spec, {}};
+  if (fs::exists(target) && checkpoint_step(spec)) throw InputError(spec.string() + ": not a directory");
   if (fs::is_regular_file(target) && spec.filename() == "latest") return {root, {}};
   if (fs::is_regular_file(target)) {
     const std::string name = read_pointer(root, spec.filename().string());
