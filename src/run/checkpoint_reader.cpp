@@ -1,5 +1,6 @@
 #include "run/checkpoint_reader.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <glog/logging.h>
 #include <yaml-cpp/yaml.h>
 
@@ -260,7 +261,9 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) const 
         std::string problem = s == nullptr ? "not an AdamW state" : "";
         if (problem.empty()) problem = moment_problem("exp_avg", s->exp_avg(), param);
         if (problem.empty()) problem = moment_problem("exp_avg_sq", s->exp_avg_sq(), param);
-        if (problem.empty() && s->exp_avg_sq().min().item<double>() < 0) problem = "exp_avg_sq < 0";
+        if (problem.empty() && param.numel() > 0 && s->exp_avg_sq().min().item<double>() < 0) {
+          problem = "exp_avg_sq < 0";
+        }
         if (problem.empty() && (s->step() < 0 || s->step() > progress_.step)) {
           problem = "step count " + std::to_string(s->step()) + " outside 0.." + std::to_string(progress_.step);
         }
@@ -269,6 +272,9 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) const 
         }
       }
     }
+  } catch (const c10::Error& e) {
+    optimizer.state().clear();
+    throw InputError(p.string() + ": does not fit this run: " + e.msg());
   } catch (...) {
     optimizer.state().clear();
     throw;
@@ -297,6 +303,16 @@ torch::Tensor CheckpointReader::rng_states() const {
     throw InputError(path(kRngFile).string() + ": no CPU generator states of " + std::to_string(n) +
                      " bytes (this build's size)" +
                      (states.defined() ? ", they have " + std::to_string(states.size(1)) : ""));
+  }
+  // Each state set on a scratch generator first: LibTorch checks what it can of its content.
+  auto scratch = at::make_generator<at::CPUGeneratorImpl>();
+  for (int64_t r = 0; r < states.size(0); ++r) {
+    try {
+      scratch.set_state(states[r].contiguous());
+    } catch (const c10::Error& e) {
+      throw InputError(path(kRngFile).string() + ": generator state of rank " + std::to_string(r) +
+                       ": " + e.msg());
+    }
   }
   return states;
 }

@@ -267,9 +267,10 @@ std::optional<int64_t> checkpoint_step(const fs::path& dir) {
 
 std::vector<fs::path> list_checkpoints(const fs::path& root) {
   std::error_code ec;
-  const auto status = fs::symlink_status(root, ec);
-  if (ec || status.type() == fs::file_type::not_found) return {};
-  if (fs::is_symlink(status) || !fs::is_directory(status)) {
+  const auto status = fs::status(root, ec);  // the folder may be a symlink (to scratch space)
+  if (status.type() == fs::file_type::not_found) return {};
+  if (ec) throw InputError(root.string() + ": " + ec.message());
+  if (!fs::is_directory(status)) {
     throw InputError(root.string() + ": not a directory (expected the checkpoints folder)");
   }
   std::vector<std::pair<int64_t, fs::path>> found;
@@ -313,7 +314,8 @@ std::optional<fs::path> open_newest(const fs::path& root,
                    newest_problem + ")");
 }
 
-CheckpointSpec checkpoint_spec(const fs::path& spec) {
+CheckpointSpec checkpoint_spec(const fs::path& given) {
+  const fs::path spec = given.has_filename() ? given : given.parent_path();  // "step_5/"
   std::error_code ec;
   const auto link = fs::symlink_status(spec, ec);
   const auto target = fs::status(spec, ec);

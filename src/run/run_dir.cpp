@@ -60,8 +60,9 @@ namespace {
 // InputError unless `path` is writable by this process (or, with `may_be_missing`, absent).
 void check_writable(const fs::path& path, bool is_dir, bool may_be_missing) {
   std::error_code ec;
-  const auto status = fs::symlink_status(path, ec);
-  if (!fs::exists(status) && may_be_missing) return;
+  const auto status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found && may_be_missing) return;
+  if (ec) throw InputError(path.string() + ": " + ec.message());
   if (is_dir ? !fs::is_directory(status) : !fs::is_regular_file(status)) {
     throw InputError(path.string() + ": not a " + (is_dir ? "directory" : "regular file"));
   }
