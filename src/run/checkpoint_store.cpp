@@ -172,7 +172,9 @@ ManifestEntry parse_manifest_line(const std::string& line, const fs::path& manif
 // each name once.
 std::vector<ManifestEntry> read_manifest(const fs::path& dir) {
   const fs::path path = dir / kManifest;
-  std::istringstream manifest(read_plain_file(path, kMaxManifestBytes));
+  const std::string text = read_plain_file(path, kMaxManifestBytes);
+  if (text.empty() || text.back() != '\n') throw InputError(path.string() + ": truncated (no final newline)");
+  std::istringstream manifest(text);
   std::string header;
   std::getline(manifest, header);
   const std::string expected = std::string(kManifestHeader) + " files ";
