@@ -34,7 +34,7 @@ struct Figures {
 
 // Runs in the child: one warm-up, then the timed forward and backward.
 Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
-  using namespace lica::trainer;
+  using namespace lica::loss;
   torch::manual_seed(0);
   auto unit = [&](int64_t dim) {
     auto x = torch::randn({batch, dim});

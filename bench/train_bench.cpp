@@ -329,7 +329,8 @@ int main(int argc, char** argv) {
     const std::string backend = lica::run::communicator_backend(base);
     auto comm = lica::dist::make_communicator(backend, {base.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&]() -> int {
-      const torch::Device device = lica::run::resolve_device(base.trainer.device, comm->info().local_rank);
+      const torch::Device device = lica::run::resolve_device(base.trainer.device, comm->info().local_rank,
+                                                                base.dist.ranks_per_gpu);
       lica::run::check_backend_fits(device, backend);
       lica::run::use_device(device, base.trainer.tf32);
       const bool cuda = device.is_cuda();

@@ -29,7 +29,8 @@ ResolvedCheckpoint resolve_for_inference(run::Config cfg, const std::string& spe
   }
   cfg.model = saved.model;
   cfg.loss = saved.loss;  // the loss terms decide some heads of the saved model (LMIM)
-  result.device = run::resolve_device(cfg.trainer.device, comm.info().local_rank);
+  result.device =
+      run::resolve_device(cfg.trainer.device, comm.info().local_rank, cfg.dist.ranks_per_gpu);
   run::use_device(result.device, cfg.trainer.tf32);
   result.config = std::move(cfg);
   return result;

@@ -5,7 +5,10 @@
 namespace lica::run {
 
 std::string communicator_backend(const Config& cfg) {
-  if (cfg.dist.backend == "auto" && cfg.trainer.device == "cpu") return "mpi";
+  // nccl reduces CUDA tensors only, and refuses two ranks on one GPU.
+  if (cfg.dist.backend == "auto" && (cfg.trainer.device == "cpu" || cfg.dist.ranks_per_gpu > 1)) {
+    return "mpi";
+  }
   return cfg.dist.backend;
 }
 

@@ -9,9 +9,9 @@
 
 namespace lica::run {
 
-// The dist.backend to start for `cfg`: dist.backend itself, except that "auto" with
-// trainer.device cpu means mpi (nccl reduces CUDA tensors only, and auto would pick it on
-// a machine with a GPU).
+// The dist.backend to start for `cfg`: dist.backend itself, except that "auto" means mpi with
+// trainer.device cpu (nccl reduces CUDA tensors only, and auto would pick it on a machine with
+// a GPU) or with dist.ranks_per_gpu > 1 (nccl refuses two ranks on one GPU).
 std::string communicator_backend(const Config& cfg);
 
 // Throws an InputError naming trainer.device and dist.backend when the two cannot work

@@ -235,6 +235,11 @@ void validate(const Config& c, const std::string& source) {
   if (c.loss.itm_weight > 0 && c.trainer.batch_size < 2) {
     fail("loss.itm_weight", "needs trainer.batch_size >= 2 (hard negatives come from the batch)");
   }
+  if (c.dist.ranks_per_gpu > 1 && c.dist.backend == "nccl") {
+    fail("dist.ranks_per_gpu", "value " + std::to_string(c.dist.ranks_per_gpu) +
+                                   " puts several ranks on one GPU, which NCCL refuses; set "
+                                   "dist.backend: mpi (CUDA tensors staged through the host)");
+  }
   if (c.data.val_split == c.data.train_split) {
     fail("data.val_split",
          "value " + quote(c.data.val_split) + " must differ from data.train_split");

@@ -116,6 +116,7 @@ struct DistConfig {
   std::string backend = "auto";  // auto | local | mpi | nccl
   double bucket_mb = 25.0;       // gradient all-reduce bucket size
   double timeout_s = 600.0;      // a collective pending longer ends the job; 0 = never
+  int64_t ranks_per_gpu = 1;     // local rank r runs on cuda:<r / ranks_per_gpu>; > 1: mpi only
 };
 
 struct CheckpointConfig {

@@ -234,6 +234,9 @@ std::vector<Field> dist_fields() {
       real("dist.timeout_s", [](Config& c) { return &c.dist.timeout_s; }, incl(0), incl(604800),
            "seconds a collective may stay pending before the job is aborted with a message "
            "naming it (a lost or stuck rank); 0 = wait forever"),
+      integer("dist.ranks_per_gpu", [](Config& c) { return &c.dist.ranks_per_gpu; }, 1, 64,
+              "ranks sharing one GPU: local rank r runs on cuda:<r / ranks_per_gpu>; above 1 "
+              "the mpi backend only (NCCL refuses two ranks on one GPU)"),
   };
   // clang-format on
 }

@@ -2,6 +2,8 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
+
 #ifdef LICA_WITH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #endif
@@ -24,7 +26,8 @@ int64_t visible_gpus() {
 
 }  // namespace
 
-torch::Device resolve_device(const std::string& key_value, int local_rank) {
+torch::Device resolve_device(const std::string& key_value, int local_rank,
+                             int64_t ranks_per_gpu) {
   if (key_value == "cpu") return torch::kCPU;
   if (key_value != "auto" && key_value != "cuda") {
     throw InputError("trainer.device: unknown device '" + key_value +
@@ -41,13 +44,16 @@ torch::Device resolve_device(const std::string& key_value, int local_rank) {
         "trainer.device: cuda, but no CUDA device is visible to this process (check "
         "CUDA_VISIBLE_DEVICES and the driver); use trainer.device: cpu or auto");
   }
-  if (local_rank < 0 || local_rank >= gpus) {
+  const int64_t gpu = local_rank / std::max<int64_t>(1, ranks_per_gpu);
+  if (local_rank < 0 || gpu >= gpus) {
     throw InputError("trainer.device: " + key_value + " gives local rank " +
-                     std::to_string(local_rank) + " the GPU cuda:" + std::to_string(local_rank) +
-                     ", but only " + std::to_string(gpus) +
-                     " are visible: start at most that many ranks per node");
+                     std::to_string(local_rank) + " the GPU cuda:" + std::to_string(gpu) +
+                     ", but only " + std::to_string(gpus) + " are visible: start at most " +
+                     std::to_string(gpus * ranks_per_gpu) +
+                     " ranks per node (dist.ranks_per_gpu lets several ranks share a GPU, with "
+                     "dist.backend: mpi)");
   }
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank)};
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(gpu)};
 }
 
 void use_device(const torch::Device& device, bool tf32) {

@@ -15,7 +15,10 @@ namespace lica::run {
 //             CUDA, no GPU is visible, or none for this local rank;
 //   "auto" -> cuda:<local_rank> when this build has CUDA and a GPU is visible, else cpu.
 // Anything else is an InputError naming trainer.device.
-torch::Device resolve_device(const std::string& key_value, int local_rank);
+// With `ranks_per_gpu` > 1 (dist.ranks_per_gpu) that many consecutive local ranks share a GPU:
+// cuda:<local_rank / ranks_per_gpu>.
+torch::Device resolve_device(const std::string& key_value, int local_rank,
+                             int64_t ranks_per_gpu = 1);
 
 // Makes a CUDA `device` this process's current one (so streams and the allocator use it) and
 // applies trainer.tf32 to CUDA matmuls and cuDNN convolutions. Nothing to do on the cpu.

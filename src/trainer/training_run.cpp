@@ -26,7 +26,8 @@ void check_fits_the_ranks(TrainingRun& t) {
                      " is not divisible by the " + std::to_string(world) +
                      " ranks; every rank takes an equal share of the global batch");
   }
-  t.device = run::resolve_device(t.cfg.trainer.device, t.comm.info().local_rank);
+  t.device = run::resolve_device(t.cfg.trainer.device, t.comm.info().local_rank,
+                                 t.cfg.dist.ranks_per_gpu);
   run::check_backend_fits(t.device, t.comm.backend());
 }
 

@@ -134,6 +134,14 @@ const WrongType kWrongTypes[] = {
 INSTANTIATE_TEST_SUITE_P(Config, ConfigWrongType, ::testing::ValuesIn(kWrongTypes),
                          [](const auto& info) { return std::string(info.param.name); });
 
+TEST(Config, RanksSharingAGpuRefuseNccl) {
+  const std::string e = validate_error("dist:\n  backend: nccl\n  ranks_per_gpu: 2\n");
+  EXPECT_TRUE(has(e, "key dist.ranks_per_gpu: value 2 puts several ranks on one GPU")) << e;
+  EXPECT_NO_THROW(validate(parse_config_yaml("dist:\n  backend: mpi\n  ranks_per_gpu: 2\n", kSource),
+                           kSource));
+  EXPECT_TRUE(has(validate_error("dist:\n  ranks_per_gpu: 0\n"), "expected [1, 64]"));
+}
+
 TEST(Config, DuplicateKeyIsAnError) {
   const std::string e = parse_error("trainer:\n  lr: 1\n  lr: 2\n");
   EXPECT_TRUE(has(e, "configs/x.yaml: duplicate key 'trainer.lr'")) << e;

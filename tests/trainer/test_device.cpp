@@ -92,6 +92,23 @@ TEST(Device, ACpuRunStartsMpiForAutoAndRefusesNccl) {
   EXPECT_NO_THROW(run::check_backend_fits(torch::Device(torch::kCUDA, 0), "nccl"));
 }
 
+// dist.ranks_per_gpu: consecutive local ranks share a GPU; "auto" then starts mpi (NCCL
+// refuses two ranks on one GPU); a cpu run is unaffected.
+TEST(Device, RanksSharingAGpuGetItsIndexAndStartMpiForAuto) {
+  EXPECT_EQ(run::resolve_device("cpu", 3, 2), torch::Device(torch::kCPU));
+  run::Config c;
+  c.trainer.device = "cuda";
+  EXPECT_EQ(run::communicator_backend(c), "auto");
+  c.dist.ranks_per_gpu = 2;
+  EXPECT_EQ(run::communicator_backend(c), "mpi");
+  if (!torch::cuda::is_available()) return;
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  EXPECT_EQ(run::resolve_device("cuda", 1, 2), torch::Device(torch::kCUDA, 0));
+  EXPECT_EQ(run::resolve_device("cuda", 2 * gpus - 1, 2), torch::Device(torch::kCUDA, gpus - 1));
+  const std::string e = input_error([&] { run::resolve_device("cuda", 2 * gpus, 2); });
+  EXPECT_TRUE(has(e, "start at most " + std::to_string(2 * gpus) + " ranks per node")) << e;
+}
+
 // On the cpu a batch stays the very same tensors (nothing is copied: the cpu path is as
 // before); undefined fields stay undefined (evaluation batches carry one modality).
 TEST(Device, BatchToTheCpuKeepsTheTensorsAndTheUndefinedOnes) {
