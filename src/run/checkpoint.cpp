@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "run/checkpoint_format.h"
 
 namespace lica::run {
 namespace fs = std::filesystem;

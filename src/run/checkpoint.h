@@ -29,18 +29,6 @@
 
 namespace lica::run {
 
-// The files of a checkpoint, and the version of its state.yaml.
-constexpr const char* kModelFile = "model.pt";
-constexpr const char* kMomentumFile = "momentum.pt";
-constexpr const char* kOptimizerFile = "optimizer.pt";
-constexpr const char* kRngFile = "rng.pt";
-constexpr const char* kStateFile = "state.yaml";
-constexpr const char* kConfigFile = "config.yaml";
-constexpr int kStateFormat = 1;
-
-// Archive entries are attributes of a TorchScript module: dots in a tensor's name become "__".
-std::string archive_key(std::string name);
-
 struct TrainingProgress {
   int64_t step = 0;            // optimizer steps done
   int64_t epoch = 0;           // epoch of the next step
@@ -69,7 +57,18 @@ std::vector<CheckpointFile> checkpoint_files(const TrainingProgress& progress, c
                                              torch::nn::Module* momentum = nullptr,
                                              const torch::Tensor& cuda_rng_states = {});
 
-// Readers: run/checkpoint_reader.h.
+// Readers of a verified checkpoint directory. Each throws lica::InputError naming the file
+// when it is missing or does not fit (a model of another shape, a broken state.yaml).
+TrainingProgress read_progress(const std::filesystem::path& dir);
+Config read_checkpoint_config(const std::filesystem::path& dir);
+// The model and momentum tensors are copied into the module wherever it lives; the
+// optimizer's state goes to the device of its parameters.
+void load_model(const std::filesystem::path& dir, torch::nn::Module& model);
+void load_momentum(const std::filesystem::path& dir, torch::nn::Module& momentum);
+void load_optimizer(const std::filesystem::path& dir, torch::optim::Optimizer& optimizer);
+torch::Tensor load_rng_states(const std::filesystem::path& dir);  // [W, n] uint8
+// [W, m] uint8, or an undefined tensor when the run that wrote it was not on CUDA.
+torch::Tensor load_cuda_rng_states(const std::filesystem::path& dir);
 
 // This process's generator state of `device` (the CPU one by default) as [n] uint8, and
 // setting it back.

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "common/error.h"
+#include "run/checkpoint_format.h"
 #include "run/checkpoint_store.h"
 
 namespace lica::run {

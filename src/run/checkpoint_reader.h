@@ -15,6 +15,7 @@
 #include <string>
 
 #include "run/checkpoint.h"
+#include "run/checkpoint_store.h"
 #include "run/config.h"
 
 namespace lica::run {
@@ -78,13 +79,45 @@ std::optional<std::filesystem::path> open_newest_checkpoint(
 std::filesystem::path open_checkpoint(const std::filesystem::path& spec,
                                       const std::function<void(const CheckpointReader&)>& accept);
 
-// Shorthands, each reading `dir` with a CheckpointReader.
-TrainingProgress read_progress(const std::filesystem::path& dir);
-Config read_checkpoint_config(const std::filesystem::path& dir);
-void load_model(const std::filesystem::path& dir, torch::nn::Module& model);
-void load_momentum(const std::filesystem::path& dir, torch::nn::Module& momentum);
-void load_optimizer(const std::filesystem::path& dir, torch::optim::Optimizer& optimizer);
-torch::Tensor load_rng_states(const std::filesystem::path& dir);
-torch::Tensor load_cuda_rng_states(const std::filesystem::path& dir);
+// The shorthands of checkpoint.h (read_progress(), load_model(), ...) each read `dir` with
+// a CheckpointReader.
+
+// The untrusted reading of the checkpoint store (defined in checkpoint_store.cpp).
+
+// Every file the manifest of `dir` lists, each read once and checked against its size and
+// CRC-32; nothing else is read. The manifest is untrusted: each entry must be a plain file
+// name (letters, digits, '_', '-', '.', not starting with a dot: no '/', no ".."), listed
+// once; each file a regular file of `dir` (never a symlink); `dir` itself a directory, or a
+// symlink to one in the same folder. InputError naming the file and what is wrong ("model.pt:
+// 1234 bytes, manifest says 5678"). verify_checkpoint() is this, returning the message.
+std::map<std::string, std::string> read_verified_files(const std::filesystem::path& dir);
+
+// The newest step_<N> under root for which `open` returns (rather than throwing InputError),
+// logging a warning for each newer one that throws (its message names the file and what is
+// wrong). nullopt when root holds no checkpoint at all; InputError when it holds some but
+// none opens, or when root is not a directory. list_checkpoints() lists every entry spelled
+// step_<N> as the writer spells it (no leading zeros, at most 18 digits), of any file type.
+std::optional<std::filesystem::path> open_newest(
+    const std::filesystem::path& root, const std::function<void(const std::filesystem::path&)>& open);
+
+// What a checkpoint argument names: `checkpoint` when it names one (a step_<N> directory, or
+// a pointer file other than `latest`, which must be a regular file holding a step_<N> name,
+// never a path), else "" meaning the newest valid checkpoint under `root` (a checkpoints
+// directory, or its `latest`). InputError naming the path when it is none of these.
+struct CheckpointSpec {
+  std::filesystem::path root;
+  std::filesystem::path checkpoint;
+};
+CheckpointSpec checkpoint_spec(const std::filesystem::path& spec);
+
+// Resume's checks of the run directory (defined in run_dir.cpp), before anything is changed.
+
+// metrics.jsonl at `dir` holds the first `bytes` bytes a checkpoint covers, ending on a record
+// boundary (a newline). InputError naming the file otherwise.
+void check_metrics_cover(const std::string& dir, int64_t bytes);
+
+// `dir`, its metrics.jsonl and `checkpoints` (with its `latest` and `best` pointers, when they
+// exist) are what they should be and writable. InputError naming the path otherwise.
+void check_run_dir_writable(const std::string& dir, const std::string& checkpoints);
 
 }  // namespace lica::run

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "run/checkpoint_reader.h"
 
 namespace lica::run {
 namespace fs = std::filesystem;

@@ -13,8 +13,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,58 +30,34 @@ struct CheckpointFile {
 std::filesystem::path write_checkpoint(const std::filesystem::path& root, int64_t step,
                                        const std::vector<CheckpointFile>& files);
 
-// Every file the manifest of `dir` lists, each read once and checked against its size and
-// CRC-32; nothing else is read. The manifest is untrusted: each entry must be a plain file
-// name (no '/', no "..", no leading dot), listed once; each file a regular file of `dir`
-// (never a symlink); `dir` itself a directory, or a symlink to one in the same folder.
-// Throws lica::InputError naming the file and what is wrong ("model.pt: 1234 bytes,
-// manifest says 5678").
-std::map<std::string, std::string> read_verified_files(const std::filesystem::path& dir);
-
-// "" when read_verified_files(dir) succeeds, else its message.
+// "" when `dir` is a complete checkpoint whose files match its manifest; otherwise what is
+// wrong, naming the file ("model.pt: 1234 bytes, manifest says 5678").
 std::string verify_checkpoint(const std::filesystem::path& dir);
 
-// File `name` of a verified checkpoint. Throws lica::InputError naming it.
+// Reads file `name` of a checkpoint (verified or not). Throws lica::InputError naming it.
 std::string read_checkpoint_file(const std::filesystem::path& dir, const std::string& name);
 
-// The step of a checkpoint directory named step_<N> as the writer spells it (no leading
-// zeros, at most 18 digits), or nullopt for any other name.
+// The step of a checkpoint directory named step_<N>, or nullopt for any other name.
 std::optional<int64_t> checkpoint_step(const std::filesystem::path& dir);
 
-// The step_<N> entries under root (of any file type), newest (highest step) first; none when
-// root does not exist. InputError when root is not a directory.
+// The checkpoints under root, newest (highest step) first.
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& root);
 
-// The newest checkpoint under root for which `open` returns (rather than throwing
-// lica::InputError), logging a warning for each newer one that throws (its message names the
-// file and what is wrong). nullopt when root holds no checkpoint at all; InputError when it
-// holds some but none opens.
-std::optional<std::filesystem::path> open_newest(
-    const std::filesystem::path& root, const std::function<void(const std::filesystem::path&)>& open);
-
-// open_newest() with the manifest check (verify_checkpoint) as `open`.
+// The newest checkpoint under root that verifies, logging a warning for each newer one that
+// does not (naming the file and what is wrong). nullopt when root holds no checkpoint at all;
+// lica::InputError when it holds some but none verifies.
 std::optional<std::filesystem::path> newest_valid_checkpoint(const std::filesystem::path& root);
 
-// What a checkpoint argument names: `checkpoint` when it names one (a step_<N> directory, or
-// a pointer file other than `latest`, which must hold a step_<N> name, never a path), else
-// "" meaning the newest valid checkpoint under `root` (a checkpoints directory, or its
-// `latest`). Throws lica::InputError naming the path when it is none of these.
-struct CheckpointSpec {
-  std::filesystem::path root;
-  std::filesystem::path checkpoint;
-};
-CheckpointSpec checkpoint_spec(const std::filesystem::path& spec);
-
-// What `spec` names (see checkpoint_spec()), with the manifest check only. Throws
-// lica::InputError naming the path and the problem.
+// What `spec` names, verified: a checkpoint directory; a checkpoints root or a pointer file
+// (`latest`, `best`) inside one, meaning the newest valid checkpoint there (for `best`: the
+// one it names). Throws lica::InputError naming the path and the problem.
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& spec);
 
 // Points <root>/<pointer> at checkpoint `name` (atomic rename, fsynced).
 void write_pointer(const std::filesystem::path& root, const std::string& pointer,
                    const std::string& name);
 
-// The first line of a pointer file (a regular file of at most 256 bytes, not a symlink), or
-// "" when it does not exist. InputError when it is something else.
+// The name a pointer file holds, or "" when it does not exist.
 std::string read_pointer(const std::filesystem::path& root, const std::string& pointer);
 
 // Deletes every checkpoint except the `keep_last` newest and those named in `keep`.

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "run/checkpoint_reader.h"
 
 namespace lica::run {
 

@@ -27,16 +27,6 @@ class MetricsLog {
 // overwrites results: choose another run.dir or remove the old one); a resumed run expects it.
 void prepare_run_dir(const std::string& dir, bool resuming);
 
-// Before a resume changes anything on disk: metrics.jsonl at `dir` holds the first `bytes`
-// bytes a checkpoint covers, ending on a record boundary (a newline); InputError naming the
-// file otherwise.
-void check_metrics_cover(const std::string& dir, int64_t bytes);
-
-// Before a resume changes anything on disk: `dir`, its metrics.jsonl and `checkpoints` (with
-// its `latest` and `best` pointers, when they exist) are what they should be and writable.
-// InputError naming the path otherwise.
-void check_run_dir_writable(const std::string& dir, const std::string& checkpoints);
-
 // Cuts metrics.jsonl at `dir` back to its first `bytes` bytes (the records a checkpoint
 // covers), appending what follows to metrics.superseded.jsonl: after a resume the log has
 // each step once, and nothing is lost.

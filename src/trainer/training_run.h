@@ -55,10 +55,9 @@ struct TrainingRun {
 };
 
 // The set-up of a run, in this order: checks that need nothing on disk (batch divisible by
-// W, the device), the run directory and logs, the features
+// W, the device), the run directory and logs, the resolved resume checkpoint, the features
 // and their splits, the model (broadcast from rank 0), optimizer and reducer, the options,
-// and then, when resuming, the checkpoint
-// (resume.h: chosen and checked on rank 0 with the model built, before anything on disk changes). Heap-allocated: the loader and reducer keep
+// and then the checkpoint's state when resuming. Heap-allocated: the loader and reducer keep
 // references into it.
 std::unique_ptr<TrainingRun> start_training(const run::Config& cfg, dist::Communicator& comm,
                                             const TrainOptions& options);

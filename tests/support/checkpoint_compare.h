@@ -13,7 +13,6 @@
 
 #include "model/momentum.h"
 #include "run/checkpoint.h"
-#include "run/checkpoint_reader.h"
 #include "run/model_options.h"
 #include "trainer/loss_options.h"
 #include "trainer/schedule.h"

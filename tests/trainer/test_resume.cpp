@@ -9,7 +9,6 @@
 #include "support/checkpoint_compare.h"
 #include "support/resume_runs.h"
 #include "run/checkpoint.h"
-#include "run/checkpoint_reader.h"
 #include "run/model_options.h"
 #include "run/checkpoint_store.h"
 
