@@ -33,10 +33,6 @@ void check_same_training(const std::filesystem::path& ckpt, const run::Config& s
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Restores `r` into the run; InputError when it does not fit. Rank 0 also checks metrics.jsonl.
 void restore_from(TrainingRun& t, const run::CheckpointReader& r) {
   const auto t0 = Clock::now();

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <string>
 
-
 namespace lica::trainer {
 
 struct TrainingRun;
