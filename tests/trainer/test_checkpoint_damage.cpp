@@ -24,6 +24,7 @@
 #include "eval/evaluate_checkpoint.h"
 #include "eval/retrieval_metrics.h"
 #include "run/checkpoint.h"
+#include "run/checkpoint_format.h"
 #include "run/checkpoint_reader.h"
 #include "run/checkpoint_store.h"
 #include "run/model_options.h"
