@@ -21,7 +21,7 @@ using test_util::TempDir;
 using test_util::TinyFile;
 
 // Step s pairs videos {s % 4, (s + 1) % 4} with captions {s % 6, (s + 3) % 6}.
-BatchRows eval::rows_of(int64_t step) {
+BatchRows rows_of(int64_t step) {
   return {{step % 4, (step + 1) % 4}, {step % 6, (step + 3) % 6}};
 }
 
@@ -39,9 +39,9 @@ TEST(PrefetchLoader, DeliversTheBatchesOfEveryStepInOrderAtEveryDepth) {
   TinyFile().write(dir.file("t.h5"));
   const auto file = FeatureFile::open(dir.file("t.h5"));
   for (int64_t depth : {0, 1, 4}) {
-    PrefetchLoader loader(file, eval::rows_of, 3, 20, {depth});
+    PrefetchLoader loader(file, rows_of, 3, 20, {depth});
     for (int64_t step = 3; step < 20; ++step) {
-      const auto r = eval::rows_of(step);
+      const auto r = rows_of(step);
       expect_same(loader.next(), make_batch(file, r.video_rows, r.text_rows));
     }
     EXPECT_THROW(loader.next(), Error);
@@ -63,7 +63,7 @@ TEST(PrefetchLoader, ANonFiniteRowFailsItsOwnStepAfterTheBatchesBeforeIt) {
   const auto file = FeatureFile::open(path);
   // Video 3 is first read at step 2 (videos {2, 3}).
   for (int64_t depth : {0, 2}) {
-    PrefetchLoader loader(file, eval::rows_of, 0, 10, {depth});
+    PrefetchLoader loader(file, rows_of, 0, 10, {depth});
     loader.next();
     loader.next();
     try {
@@ -83,7 +83,7 @@ TEST(PrefetchLoader, AFailingPlanIsRethrownAtItsStep) {
   const auto file = FeatureFile::open(dir.file("t.h5"));
   PrefetchLoader loader(file, [](int64_t step) {
     if (step == 1) throw InputError("split train: video 7 has no caption");
-    return eval::rows_of(step);
+    return rows_of(step);
   }, 0, 5, {3});
   loader.next();
   EXPECT_THROW(loader.next(), InputError);
@@ -95,15 +95,15 @@ TEST(PrefetchLoader, StopsCleanlyWhenDestroyedWithAFullQueueOrUnused) {
   const auto file = FeatureFile::open(dir.file("t.h5"));
   std::atomic<int64_t> planned{0};
   {
-    PrefetchLoader loader(file, [&](int64_t step) { ++planned; return eval::rows_of(step); }, 0, 1000, {2});
+    PrefetchLoader loader(file, [&](int64_t step) { ++planned; return rows_of(step); }, 0, 1000, {2});
     loader.next();
     // The thread fills the queue and blocks; the destructor must wake and join it.
     for (int i = 0; i < 200 && planned < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_GE(planned.load(), 3);  // it did read ahead
   EXPECT_LE(planned.load(), 5);  // and no further than the queue allows
-  { PrefetchLoader unused(file, eval::rows_of, 0, 1000, {4}); }
-  { PrefetchLoader empty(file, eval::rows_of, 5, 5, {4}); }
+  { PrefetchLoader unused(file, rows_of, 0, 1000, {4}); }
+  { PrefetchLoader empty(file, rows_of, 5, 5, {4}); }
 }
 
 }  // namespace

@@ -335,6 +335,7 @@ Config every_field_changed() {
                         "dist.backend=mpi",
                         "dist.bucket_mb=0.5",
                         "dist.timeout_s=2.5",
+                        "dist.ranks_per_gpu=3",
                         "checkpoint.every_steps=7",
                         "eval.dsl=true",
                         "eval.dsl_temperature=0.05",
@@ -365,7 +366,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 66u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 67u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -396,6 +397,7 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.dist.backend, "mpi");
   EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 0.5);
   EXPECT_DOUBLE_EQ(c.dist.timeout_s, 2.5);
+  EXPECT_EQ(c.dist.ranks_per_gpu, 3);
   EXPECT_EQ(c.data.path, "d/x.h5");
   EXPECT_EQ(c.data.train_split, "tr");
   EXPECT_EQ(c.data.val_split, "va");

@@ -5,7 +5,7 @@
 
 #include <functional>
 
-namespace lica::trainer::testing {
+namespace lica::testing {
 
 // ∂f/∂x by central differences, one element at a time, in float64. With h = 1e-6 the
 // truncation and rounding errors are about 1e-9 for the smooth losses tested here.
@@ -26,4 +26,4 @@ inline torch::Tensor numeric_grad(const std::function<torch::Tensor(const torch:
   return g;
 }
 
-}  // namespace lica::trainer::testing
+}  // namespace lica::testing

@@ -32,7 +32,7 @@ inline std::pair<torch::Tensor, torch::Tensor> step_gradients(model::DualEncoder
     p.copy_(saved);
     return value;
   };
-  return {analytic, numeric_grad(f, p.detach())};
+  return {analytic, lica::testing::numeric_grad(f, p.detach())};
 }
 
 }  // namespace lica::trainer::testing
