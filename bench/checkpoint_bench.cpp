@@ -1,5 +1,6 @@
 // checkpoint_bench: how long a checkpoint of a config's model takes to write (serialise,
-// write, fsync, rename) and to load (manifest check, model, optimizer, generator states).
+// write, fsync, rename) and to load (every check of run/checkpoint_reader.h: manifest, state,
+// config, model, optimizer, generator states).
 //   build/checkpoint_bench --config configs/demo.yaml [--rounds 10] [--dir DIR] [--set k=v ...]
 // The optimizer state is filled by one step, so the files are as large as in training.
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "common/logging.h"
 #include "run/model_options.h"
 #include "run/checkpoint.h"
+#include "run/checkpoint_reader.h"
 #include "run/config.h"
 #include "trainer/schedule.h"
 
@@ -64,18 +66,24 @@ int main(int argc, char** argv) {
     int64_t bytes = 0;
     for (int64_t r = 0; r < rounds; ++r) {
       auto t = Clock::now();
-      const auto files = lica::run::checkpoint_files(lica::run::TrainingProgress{}, cfg, *model, *optimizer,
-                                              lica::run::rng_state().unsqueeze(0));
+      // A consistent state.yaml: step r of `rounds` steps per epoch (the loader checks it).
+      lica::run::TrainingProgress progress;
+      progress.step = r, progress.steps_per_epoch = rounds;
+      progress.total_steps = rounds * cfg.trainer.epochs, progress.seed = cfg.trainer.seed;
+      progress.epoch = r / rounds, progress.step_in_epoch = r % rounds;
+      const auto files = lica::run::checkpoint_files(progress, cfg, *model, *optimizer,
+                                                     lica::run::rng_state().unsqueeze(0));
       const auto path = lica::run::write_checkpoint(dir, r, files);
       write_ms.push_back(ms_since(t));
       bytes = 0;
       for (const auto& f : files) bytes += static_cast<int64_t>(f.bytes.size());
       t = Clock::now();
-      const auto resolved = lica::run::resolve_checkpoint(std::filesystem::path(dir) / "latest");
-      lica::run::read_progress(resolved);
-      lica::run::load_model(resolved, *model);
-      lica::run::load_optimizer(resolved, *optimizer);
-      lica::run::set_rng_state(lica::run::load_rng_states(resolved)[0]);
+      lica::run::open_checkpoint(std::filesystem::path(dir) / "latest",
+                                 [&](const lica::run::CheckpointReader& reader) {
+                                   reader.load_model(*model);
+                                   reader.load_optimizer(*optimizer);
+                                   lica::run::set_rng_state(reader.rng_states()[0]);
+                                 });
       load_ms.push_back(ms_since(t));
       lica::run::prune_checkpoints(dir, 2, {});
     }

@@ -3,7 +3,7 @@
 #include <glog/logging.h>
 
 #include "run/checkpoint.h"
-#include "run/checkpoint_store.h"
+#include "run/checkpoint_reader.h"
 #include "run/device.h"
 #include "run/model_options.h"
 
@@ -11,13 +11,16 @@ namespace lica::eval {
 
 ResolvedCheckpoint resolve_for_inference(run::Config cfg, const std::string& spec,
                                          dist::Communicator& comm) {
+  // Rank 0 picks it (under a checkpoints directory or `latest`, the newest that reads); every
+  // rank reads it again, trusting nothing.
   std::string path;
-  if (comm.rank() == 0) path = run::resolve_checkpoint(spec).string();
+  if (comm.rank() == 0) path = run::open_checkpoint(spec, [](const run::CheckpointReader&) {}).string();
   dist::broadcast_string(comm, path, 0);
+  const run::CheckpointReader reader(path);
   ResolvedCheckpoint result;
   result.checkpoint = path;
-  result.step = run::read_progress(path).step;
-  const run::Config saved = run::read_checkpoint_config(path);
+  result.step = reader.progress().step;
+  const run::Config& saved = reader.config();
   for (const auto& key : run::config_keys()) {
     if (key.rfind("model.", 0) == 0 && run::config_value(saved, key) != run::config_value(cfg, key)) {
       LOG(INFO) << key << ": " << run::config_value(saved, key) << " from the checkpoint (config says "

@@ -1,8 +1,13 @@
 #include "run/run_dir.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "common/error.h"
+#include "run/checkpoint_reader.h"
 
 namespace lica::run {
 
@@ -32,6 +37,49 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
                      "' already holds a run (metrics.jsonl); continue it with --resume latest, "
                      "choose another run.dir (--set run.dir=...) or remove it");
   }
+}
+
+void check_metrics_cover(const std::string& dir, int64_t bytes) {
+  const fs::path path = fs::path(dir) / "metrics.jsonl";
+  if (bytes == 0) return;
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+  if (!in || ec || bytes < 0 || static_cast<uintmax_t>(bytes) > size) {
+    throw InputError(path.string() + ": " + (in ? std::to_string(size) + " bytes" : "missing") +
+                     ", the checkpoint covers its first " + std::to_string(bytes) + " (was it edited?)");
+  }
+  in.seekg(bytes - 1);
+  if (in.get() != '\n') {
+    throw InputError(path.string() + ": the checkpoint covers its first " + std::to_string(bytes) +
+                     " bytes, which end inside a record");
+  }
+}
+
+namespace {
+
+// InputError unless `path` is writable by this process (or, with `may_be_missing`, absent).
+void check_writable(const fs::path& path, bool is_dir, bool may_be_missing) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found && may_be_missing) return;
+  if (ec) throw InputError(path.string() + ": " + ec.message());
+  if (is_dir ? !fs::is_directory(status) : !fs::is_regular_file(status)) {
+    throw InputError(path.string() + ": not a " + (is_dir ? "directory" : "regular file"));
+  }
+  if (::access(path.c_str(), W_OK) != 0) {
+    throw InputError(path.string() + ": not writable: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+void check_run_dir_writable(const std::string& dir, const std::string& checkpoints) {
+  check_writable(dir, true, false);
+  check_writable(fs::path(dir) / "metrics.jsonl", false, true);
+  check_writable(checkpoints, true, true);
+  check_writable(fs::path(checkpoints) / "latest", false, true);
+  check_writable(fs::path(checkpoints) / "best", false, true);
 }
 
 void rewind_metrics(const std::string& dir, int64_t bytes) {

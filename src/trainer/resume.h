@@ -5,26 +5,23 @@
 #include <filesystem>
 #include <string>
 
-#include "dist/communicator.h"
-
 namespace lica::trainer {
 
 struct TrainingRun;
 
-// Which checkpoint, if any, this run continues from: rank 0 resolves `resume` ("latest" or
-// a path, see run::resolve_checkpoint()) and broadcasts the path, so every rank loads the
-// same one. "" = start at step 0 (also "latest" with no checkpoint yet).
-std::filesystem::path resolve_resume(const std::string& resume,
-                                     const std::filesystem::path& checkpoints,
-                                     dist::Communicator& comm);
+// Continues from the checkpoint `resume` names ("latest", or a path: see
+// run::checkpoint_spec()): rank 0 reads it with run::CheckpointReader, checks that the saved
+// run is the one configured (InputError otherwise: "resuming" would silently train something
+// else) and that metrics.jsonl holds what it covers, and restores progress, model, optimizer,
+// momentum and its generator state; under "latest" a checkpoint failing any of this is
+// skipped for the next older one. Rank 0 broadcasts the one it took, every other rank
+// restores it the same way. Sets training.resume_from ("" = "latest" with no checkpoint yet:
+// start at step 0). Nothing on disk is changed.
+void restore_checkpoint(TrainingRun& training, const std::string& resume);
 
-// Loads training.resume_from: progress, model, optimizer, momentum and every rank's
-// generator states, after checking that the saved run is the one configured (InputError
-// otherwise: "resuming" would silently train something else).
-void restore_checkpoint(TrainingRun& training);
-
-// Rank 0, under --resume: metrics.jsonl and checkpoints/ continue from the resumed step.
-// Records and checkpoints past it are set aside, never deleted; `latest` points at it.
+// Rank 0, under --resume, after restore_checkpoint(): once the run directory is known to be
+// writable, metrics.jsonl and checkpoints/ continue from the resumed step. Records and
+// checkpoints past it are set aside, never deleted; `latest` points at it.
 void continue_run_dir(TrainingRun& training);
 
 }  // namespace lica::trainer

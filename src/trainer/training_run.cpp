@@ -118,11 +118,10 @@ std::unique_ptr<TrainingRun> start_training(const run::Config& cfg, dist::Commun
   t->rank0 = comm.rank() == 0;
   check_fits_the_ranks(*t);
   prepare_process(*t, !options.resume.empty());
-  t->resume_from = resolve_resume(options.resume, t->checkpoints, comm);
   open_data(*t);
   build_model(*t);
   set_options(*t);
-  if (!t->resume_from.empty()) restore_checkpoint(*t);
+  if (!options.resume.empty()) restore_checkpoint(*t, options.resume);
   if (t->rank0 && !options.resume.empty()) continue_run_dir(*t);
   if (t->rank0) t->metrics.emplace((t->dir / "metrics.jsonl").string());
   return t;

@@ -1,6 +1,7 @@
 // What a checkpoint holds: progress round-trips exactly, model and optimizer load back, and
 // a checkpoint of another model shape is refused naming the file.
 #include "run/checkpoint.h"
+#include "run/checkpoint_reader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,6 +22,14 @@ model::DualEncoder small_model(int64_t embed) {
   return model::DualEncoder(o);
 }
 
+// A state.yaml the loader accepts for a checkpoint at `step` of Config{} (5 epochs, seed 42).
+run::TrainingProgress progress_at(int64_t step) {
+  run::TrainingProgress p;
+  p.steps_per_epoch = 10, p.total_steps = 50, p.seed = 42;
+  p.step = step, p.epoch = step / 10, p.step_in_epoch = step % 10;
+  return p;
+}
+
 class CheckpointContent : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -34,6 +43,8 @@ class CheckpointContent : public ::testing::Test {
 TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
   run::TrainingProgress p;
   p.step = 123, p.epoch = 4, p.step_in_epoch = 7, p.steps_per_epoch = 29, p.total_steps = 290;
+  run::Config cfg;  // what the loader checks the state against: 10 epochs of 29 steps, seed 42
+  cfg.trainer.epochs = 10;
   p.seed = 42, p.world_size = 8, p.metrics_bytes = 98765;
   p.best_metric = "t2v_mnr";
   p.metric_value = 0.1 + 0.2;  // not a short decimal
@@ -43,8 +54,8 @@ TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
   torch::manual_seed(1);
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
-  const auto path = run::write_checkpoint(dir_, 123, run::checkpoint_files(p, run::Config{}, *model, *opt,
-                                                                  run::rng_state().unsqueeze(0)));
+  const auto rng = run::rng_state().unsqueeze(0).repeat({8, 1});  // world size 8
+  const auto path = run::write_checkpoint(dir_, 123, run::checkpoint_files(p, cfg, *model, *opt, rng));
   ASSERT_EQ(run::verify_checkpoint(path), "");
   const auto q = run::read_progress(path);
   EXPECT_EQ(q.step, 123);
@@ -61,7 +72,7 @@ TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
   EXPECT_TRUE(std::isnan(q.best_value));
   EXPECT_EQ(q.last_train_record, p.last_train_record);
   EXPECT_EQ(q.last_eval_record, "");
-  EXPECT_EQ(run::read_checkpoint_config(path), run::Config{});
+  EXPECT_EQ(run::read_checkpoint_config(path), cfg);
 }
 
 TEST_F(CheckpointContent, ModelOptimizerAndGeneratorLoadBack) {
@@ -72,7 +83,7 @@ TEST_F(CheckpointContent, ModelOptimizerAndGeneratorLoadBack) {
   opt->step();
   const auto state = run::rng_state();
   const auto path = run::write_checkpoint(
-      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, state.unsqueeze(0)));
+      dir_, 1, run::checkpoint_files(progress_at(1), run::Config{}, *model, *opt, state.unsqueeze(0)));
   const auto expected_draw = torch::rand({5});
 
   torch::manual_seed(3);  // a different initialisation
@@ -99,7 +110,7 @@ TEST_F(CheckpointContent, AModelOfAnotherShapeIsRefusedNamingTheFile) {
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
   const auto path = run::write_checkpoint(
-      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
+      dir_, 1, run::checkpoint_files(progress_at(1), run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
   auto wider = small_model(16);
   try {
     run::load_model(path, *wider);
@@ -115,7 +126,7 @@ TEST_F(CheckpointContent, AShapeMismatchNamesTheTensorAndBothShapes) {
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
   const auto path = run::write_checkpoint(
-      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
+      dir_, 1, run::checkpoint_files(progress_at(1), run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
   auto wider = small_model(16);
   try {
     run::load_model(path, *wider);
