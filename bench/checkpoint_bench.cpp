@@ -66,14 +66,16 @@ int main(int argc, char** argv) {
     int64_t bytes = 0;
     for (int64_t r = 0; r < rounds; ++r) {
       auto t = Clock::now();
-      // A consistent state.yaml: step r of `rounds` steps per epoch (the loader checks it).
+      // A consistent state.yaml: step r + 1 of `rounds` steps per epoch (the loader checks it,
+      // and AdamW's step count, 1, must not exceed the step).
       lica::run::TrainingProgress progress;
-      progress.step = r, progress.steps_per_epoch = rounds;
+      const int64_t step = r + 1;
+      progress.step = step, progress.steps_per_epoch = rounds;
       progress.total_steps = rounds * cfg.trainer.epochs, progress.seed = cfg.trainer.seed;
-      progress.epoch = r / rounds, progress.step_in_epoch = r % rounds;
+      progress.epoch = step / rounds, progress.step_in_epoch = step % rounds;
       const auto files = lica::run::checkpoint_files(progress, cfg, *model, *optimizer,
                                                      lica::run::rng_state().unsqueeze(0));
-      const auto path = lica::run::write_checkpoint(dir, r, files);
+      const auto path = lica::run::write_checkpoint(dir, step, files);
       write_ms.push_back(ms_since(t));
       bytes = 0;
       for (const auto& f : files) bytes += static_cast<int64_t>(f.bytes.size());

@@ -50,12 +50,18 @@ def records(run):
     return out
 ra, rb = records(a), records(b)
 assert ra == rb, "records differ: %d vs %d" % (len(ra), len(rb))
-for f in ("model.pt", "optimizer.pt"):
-    za = zipfile.ZipFile(a + "/checkpoints/step_14/" + f)
-    zb = zipfile.ZipFile(b + "/checkpoints/step_14/" + f)
-    assert sorted(za.namelist()) == sorted(zb.namelist()), f
-    for n in za.namelist():
-        assert za.read(n) == zb.read(n), (f, n)
+def blobs(run, f):
+    z = zipfile.ZipFile(run + "/checkpoints/step_14/" + f)
+    return {n: z.read(n) for n in z.namelist()}
+ma, mb = blobs(a, "model.pt"), blobs(b, "model.pt")
+assert ma == mb, [n for n in ma if ma.get(n) != mb.get(n)]
+# LibTorch writes the optimizer's states in its hash map's order, which follows the
+# parameters' addresses and so differs between processes: the same tensors, another order.
+# (The in-process test, test_checkpoint_damage.cpp, pairs each moment with its parameter.)
+def tensors(blob):
+    return sorted(v for n, v in blob.items() if n.startswith("archive/data/"))
+oa, ob = blobs(a, "optimizer.pt"), blobs(b, "optimizer.pt")
+assert len(oa) == len(ob) and tensors(oa) == tensors(ob), "optimizer.pt tensors differ"
 print("ok: %d records and the final model and optimizer equal the reference" % len(ra))
 PY
 }
