@@ -18,9 +18,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <new>
 #include <string>
 #include <vector>
+
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include "bench_util.h"
 #include "common/cli.h"
@@ -152,6 +155,53 @@ struct Run {
   int64_t warmup, steps;
 };
 
+// The model every configuration starts from: seeded by trainer.seed, the same on every rank.
+lica::model::DualEncoder seeded_model(const Run& run, const tr::Config& cfg) {
+  tr::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), run.device);
+  lica::model::DualEncoder model(tr::dual_encoder_options(cfg, run.shape));
+  model->to(run.device);
+  model->train();
+  lica::dist::broadcast_parameters(run.comm, model->parameters());
+  return model;
+}
+
+// This rank's share of the global batch, random and seeded per rank.
+lica::data::Batch rank_batch(const Run& run, const tr::Config& cfg) {
+  const auto [r0, r1] =
+      lica::dist::shard_range(cfg.trainer.batch_size, run.comm.rank(), run.comm.world_size());
+  return random_batch(r1 - r0, run.shape, run.device,
+                      static_cast<uint64_t>(cfg.trainer.seed) +
+                          1000003u * static_cast<uint64_t>(run.comm.rank() + 1));
+}
+
+// One step's losses and gradients from the seeded model, with the weights and the inputs
+// they came from, in a file Python's torch.load reads: `reference_step.py --check-step`
+// runs its own step from the same weights and inputs and compares (docs/performance.md).
+void dump_step(const Run& run, const tr::Config& cfg, const std::string& path) {
+  auto model = seeded_model(run, cfg);
+  const auto batch = rank_batch(run, cfg);
+  const lica::model::Momentum no_momentum{nullptr};
+  c10::Dict<std::string, torch::Tensor> out;
+  for (const auto& p : model->named_parameters()) {
+    out.insert("param." + p.key(), p.value().detach().clone().cpu());
+  }
+  auto losses = tr::step_losses(model, no_momentum, run.comm, batch, 0, tr::loss_options(cfg));
+  losses.total.backward();
+  for (const auto& p : model->named_parameters()) {
+    if (p.value().grad().defined()) out.insert("grad." + p.key(), p.value().grad().cpu());
+  }
+  out.insert("loss", losses.total.detach().cpu());
+  out.insert("lica_weight", torch::tensor(cfg.loss.lica.weight, torch::kDouble));
+  out.insert("video", batch.video.cpu());
+  out.insert("video_mask", batch.video_mask.cpu());
+  out.insert("text", batch.text.cpu());
+  out.insert("text_mask", batch.text_mask.cpu());
+  const auto bytes = torch::pickle_save(c10::IValue(out));
+  std::ofstream file(path, std::ios::binary);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file.good()) throw lica::InputError("--dump-step: cannot write '" + path + "'");
+}
+
 Measurement measure(const Run& run, const tr::Config& cfg) {
   auto& comm = run.comm;
   const auto& device = run.device;
@@ -163,11 +213,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
     if (comm.world_size() > 1) comm.barrier();
     return Clock::now();
   };
-  tr::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), device);
-  lica::model::DualEncoder model(tr::dual_encoder_options(cfg, run.shape));
-  model->to(device);
-  model->train();
-  lica::dist::broadcast_parameters(comm, model->parameters());
+  auto model = seeded_model(run, cfg);
   auto optimizer = tr::make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
   lica::dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
   const auto loss_opt = tr::loss_options(cfg);
@@ -175,8 +221,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
   without_lica.lica_weight = 0.0;
   const bool lica = loss_opt.lica_weight > 0.0;
   const auto [r0, r1] = lica::dist::shard_range(cfg.trainer.batch_size, comm.rank(), comm.world_size());
-  const auto batch = random_batch(r1 - r0, run.shape, device,
-                                  static_cast<uint64_t>(cfg.trainer.seed) + 1000003u * static_cast<uint64_t>(comm.rank() + 1));
+  const auto batch = rank_batch(run, cfg);
   const lica::model::Momentum no_momentum{nullptr};
 
   Measurement out;
@@ -243,6 +288,17 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
   return out;
 }
 
+// The config of one configuration: batch B, LICA on (λ = loss.lica.weight, 1 if 0) in
+// `form`, or off.
+tr::Config configuration(const tr::Config& base, int64_t B, bool on, const std::string& form) {
+  tr::Config cfg = base;
+  cfg.trainer.batch_size = B;
+  cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
+  if (on) tr::apply_override(cfg, "loss.lica.form=" + form);
+  tr::validate(cfg, "train_bench");
+  return cfg;
+}
+
 bool is_out_of_memory(const std::exception& e) {
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e) || dynamic_cast<const std::bad_alloc*>(&e)) {
     return true;
@@ -261,6 +317,7 @@ int main(int argc, char** argv) {
     std::string config_path, batches_text = "256,1024,4096,16384", lica_text = "off,on";
     std::string forms_text = "chunked,fused", device_text = "auto", precision_text = "fp32";
     std::vector<std::string> overrides;
+    std::string dump_path;
     int64_t frames = 12, tokens = 32, video_dim = 512, text_dim = 512;
     int64_t warmup = 3, steps = 10, threads = 0;
     double peak_tflops = 0.0;
@@ -299,6 +356,11 @@ int main(int argc, char** argv) {
                "fp32 (CUDA; no MFU on the CPU unless given)",
                &peak_tflops);
     cli.option("threads", "LibTorch threads per rank (0 = default)", &threads);
+    cli.option("dump-step",
+               "write one step of the first configuration (first B, LICA setting and form) to "
+               "this file instead of timing: weights, inputs, loss and gradients, for "
+               "reference_step.py --check-step (one process)",
+               &dump_path);
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
     tr::Config base = config_path.empty() ? tr::Config() : tr::load_config(config_path);
@@ -337,6 +399,13 @@ int main(int argc, char** argv) {
       const tr::FeatureShape shape{video_dim, frames, text_dim, tokens,
                                    "--video-dim/--frames/--text-dim/--tokens"};
       const Run run{*comm, device, shape, warmup, steps};
+      if (!dump_path.empty()) {
+        if (world > 1) throw lica::InputError("--dump-step: runs in one process, not under mpirun");
+        const bool on = lica_modes.front() == "on";
+        dump_step(run, configuration(base, batches.front(), on, on ? forms.front() : "none"),
+                  dump_path);
+        return lica::kExitOk;
+      }
       for (int64_t B : batches) {
         if (B < world) {
           throw lica::InputError("--batches: " + std::to_string(B) + " is smaller than the " +
@@ -345,11 +414,7 @@ int main(int argc, char** argv) {
         for (const auto& mode : lica_modes) {
           const bool on = mode == "on";
           for (const auto& form : on ? forms : std::vector<std::string>{"none"}) {
-            tr::Config cfg = base;
-            cfg.trainer.batch_size = B;
-            cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
-            if (on) tr::apply_override(cfg, "loss.lica.form=" + form);
-            tr::validate(cfg, "train_bench");
+            const tr::Config cfg = configuration(base, B, on, form);
             lica::JsonLine line;
             line.add("bench", "train_bench").add("B", B).add("lica", mode).add("form", form);
             line.add("world", world).add("device", device.is_cuda() ? "cuda" : "cpu");
