@@ -19,14 +19,19 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
 #include <torch/csrc/jit/serialization/pickle.h>
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#endif
 
 #include "bench_util.h"
 #include "common/cli.h"
+#include "common/cpu_memory.h"
 #include "common/error.h"
 #include "common/json_line.h"
 #include "common/logging.h"
@@ -153,6 +158,25 @@ struct Run {
   torch::Device device;
   tr::FeatureShape shape;
   int64_t warmup, steps;
+  std::string profile_path;  // --profile: LibTorch's profiler over the timed steps
+};
+
+// LibTorch's (legacy) profiler from construction to destruction, writing a Chrome trace of
+// every op to `path`; nothing when `path` is empty or this LibTorch lacks it.
+class Profile {
+ public:
+  explicit Profile(const std::string& path) {
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+    if (!path.empty()) record_ = std::make_unique<torch::autograd::profiler::RecordProfile>(path);
+#else
+    if (!path.empty()) throw lica::InputError("--profile: this LibTorch has no legacy profiler");
+#endif
+  }
+
+ private:
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> record_;
+#endif
 };
 
 // The model every configuration starts from: seeded by trainer.seed, the same on every rank.
@@ -227,7 +251,9 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
   Measurement out;
   for (const auto& p : model->parameters()) out.params += p.numel();
   lica::bench::reset_peak_memory(device);
+  std::unique_ptr<Profile> profile;
   for (int64_t i = 0; i < run.warmup + run.steps; ++i) {
+    if (i == run.warmup) profile = std::make_unique<Profile>(run.profile_path);
     Timings t;
     {
       // The step.
@@ -283,6 +309,7 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
     }
     if (i >= run.warmup) out.ms.add(t);
   }
+  profile.reset();
   out.ms.divide(static_cast<double>(std::max<int64_t>(run.steps, 1)));
   out.peak_bytes = lica::bench::peak_memory_bytes(device);
   return out;
@@ -312,12 +339,13 @@ bool is_out_of_memory(const std::exception& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lica::keep_freed_cpu_memory();  // no page faults on each step's activations
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string config_path, batches_text = "256,1024,4096,16384", lica_text = "off,on";
     std::string forms_text = "chunked,fused", device_text = "auto", precision_text = "fp32";
     std::vector<std::string> overrides;
-    std::string dump_path;
+    std::string dump_path, profile_path;
     int64_t frames = 12, tokens = 32, video_dim = 512, text_dim = 512;
     int64_t warmup = 3, steps = 10, threads = 0;
     double peak_tflops = 0.0;
@@ -356,6 +384,11 @@ int main(int argc, char** argv) {
                "fp32 (CUDA; no MFU on the CPU unless given)",
                &peak_tflops);
     cli.option("threads", "LibTorch threads per rank (0 = default)", &threads);
+    cli.option("profile",
+               "write a Chrome trace of every op of the timed steps (and the extra passes "
+               "that split them) to this file, LibTorch's profiler; the last configuration's "
+               "stays (tools/profile_summary.py sums it per op)",
+               &profile_path);
     cli.option("dump-step",
                "write one step of the first configuration (first B, LICA setting and form) to "
                "this file instead of timing: weights, inputs, loss and gradients, for "
@@ -398,7 +431,7 @@ int main(int argc, char** argv) {
       const int world = comm->world_size();
       const tr::FeatureShape shape{video_dim, frames, text_dim, tokens,
                                    "--video-dim/--frames/--text-dim/--tokens"};
-      const Run run{*comm, device, shape, warmup, steps};
+      const Run run{*comm, device, shape, warmup, steps, profile_path};
       if (!dump_path.empty()) {
         if (world > 1) throw lica::InputError("--dump-step: runs in one process, not under mpirun");
         const bool on = lica_modes.front() == "on";
