@@ -107,6 +107,7 @@ void backward_pairs(const Shape& s, const T* qkv, const T* probs, const T* grad_
 int64_t grain(const Shape& s) { return std::max<int64_t>(1, 4096 / (s.len * s.len * s.hd)); }
 
 struct FusedAttention : public torch::autograd::Function<FusedAttention> {
+  // pad: [B, L] bool, or empty for no padding.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& qkv,
                                const torch::Tensor& pad, int64_t heads, double scale) {
     const Shape s{qkv.size(0), qkv.size(1), heads, qkv.size(2) / 3 / heads};
@@ -114,7 +115,7 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
     auto probs = torch::empty({s.batch, heads, s.len, s.len}, qkv.options());
     AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "fused_attention_forward", [&] {
       const scalar_t* in = qkv.data_ptr<scalar_t>();
-      const bool* mask = pad.defined() ? pad.data_ptr<bool>() : nullptr;
+      const bool* mask = pad.numel() > 0 ? pad.data_ptr<bool>() : nullptr;
       at::parallel_for(0, s.batch * heads, grain(s), [&](int64_t begin, int64_t end) {
         forward_pairs<scalar_t>(s, in, mask, static_cast<scalar_t>(scale),
                                 probs.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end);
@@ -179,7 +180,9 @@ torch::Tensor attention_core(const torch::Tensor& qkv, const torch::Tensor& key_
                           (type == torch::kFloat || type == torch::kDouble) &&
                           !(training && dropout > 0.0);
   if (!cpu_kernel) return unfused_core(qkv, key_padding, heads, scale, dropout, training);
-  const auto pad = key_padding.defined() ? key_padding.to(torch::kBool).contiguous() : key_padding;
+  // No padding is an empty mask: autograd functions take defined tensors.
+  const auto pad = key_padding.defined() ? key_padding.to(torch::kBool).contiguous()
+                                         : torch::empty({0}, torch::kBool);
   return FusedAttention::apply(qkv.contiguous(), pad, heads, scale);
 }
 

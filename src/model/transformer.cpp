@@ -1,5 +1,6 @@
 #include "model/transformer.h"
 
+#include "model/quick_gelu.h"
 #include "model/self_attention.h"
 
 namespace lica::model {
@@ -21,7 +22,7 @@ torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const 
   auto attended = self_attend(*attn_, h, /*key_padding=*/pad);
   auto y = x + drop_->forward(attended);
   auto m = fc_->forward(ln_mlp_->forward(y));
-  m = m * torch::sigmoid(1.702 * m);  // QuickGELU, as CLIP
+  m = quick_gelu(m);  // as CLIP
   return y + drop_->forward(proj_->forward(m));
 }
 
