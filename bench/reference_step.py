@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-"""reference_step.py: the training step of train_bench in PyTorch eager, for comparison.
+"""reference_step.py: the training step of train_bench in eager PyTorch, as a PyTorch user
+writes it: the yardstick of lica's speed figures (docs/performance.md).
 
-The same model (CLIP4Clip seqTransf video tower, text tower with EOT or mean pooling, learned
-logit scale), the same losses (symmetric InfoNCE, and LICA's JS or KL intra-modal consistency
-in its direct form, DESIGN section 4), the same AdamW groups, gradient clipping and
-logit-scale clamp, on random inputs of the same shape; one process, one device. It takes
-train_bench's arguments (--config, --set, --batches, --lica, --frames, ...) and prints the
-same JSON line per configuration, so the two outputs compare line by line
-(docs/performance.md). LICA always runs in the direct form here: --lica-forms is accepted and
-only the first line per B and LICA setting is printed, with "form": "direct".
+The same model as lica's (CLIP4Clip seqTransf video tower, text tower with EOT or mean
+pooling, learned logit scale) built from the installed torch's stock modules: each tower an
+nn.Linear to D, a learned position table and an nn.TransformerEncoder of pre-LN, batch-first
+nn.TransformerEncoderLayers with QuickGELU and src_key_padding_mask (whose
+nn.MultiheadAttention takes F.scaled_dot_product_attention on torch >= 2). The same losses
+(symmetric InfoNCE with F.cross_entropy both ways, and LICA's JS or KL intra-modal
+consistency in its direct form, DESIGN section 4), torch.optim.AdamW with lica's groups
+(fused on CUDA from torch 2), clip_grad_norm_ and the logit-scale clamp, on random inputs of
+the same shape; one process, one device. It takes train_bench's arguments (--config, --set,
+--batches, --lica, --frames, ...) and prints the same JSON line per configuration, so the two
+outputs compare line by line. LICA always runs in the direct form here: --lica-forms is
+accepted and only the first line per B and LICA setting is printed, with "form": "direct".
 
-Needs torch (the H100 machine's python); --flops-only prints each configuration's model
-FLOPs and parameter count without torch, which the smoke test compares with train_bench's.
+--check-step FILE runs one step from the weights and inputs `train_bench --dump-step FILE`
+wrote and checks that its loss and gradients are lica's (the smoke test does), so the
+yardstick is provably the same model. --flops-only prints each configuration's model FLOPs
+and parameter count without torch, which the smoke test compares with train_bench's.
 """
 import argparse
 import gc
