@@ -20,8 +20,9 @@
 #include "data/batch.h"
 #include "data/synthetic.h"
 #include "dist/local_communicator.h"
-#include "trainer/build_model.h"
-#include "trainer/config.h"
+#include "run/config.h"
+#include "run/model_options.h"
+#include "trainer/loss_options.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
@@ -35,9 +36,9 @@ struct Variant {
   std::vector<const char*> overrides;
 };
 
-double median_step_ms(const tr::Config& cfg, const lica::data::FeatureFile& file, int64_t steps) {
+double median_step_ms(const lica::run::Config& cfg, const lica::data::FeatureFile& file, int64_t steps) {
   torch::manual_seed(0);
-  const auto options = tr::dual_encoder_options(cfg, file);
+  const auto options = lica::run::dual_encoder_options(cfg, file);
   lica::model::DualEncoder model(options);
   model->train();
   const auto loss_opt = tr::loss_options(cfg);
@@ -115,11 +116,11 @@ int main(int argc, char** argv) {
           "loss.lmim.weight=0.5", "model.fusion.layers=1", "loss.itm_weight=1"}},
     };
     const auto config_of = [&](const Variant& v) {
-      tr::Config cfg;
+      lica::run::Config cfg;
       cfg.model.embed_dim = 128;
       cfg.trainer.batch_size = batch;
-      for (const char* o : v.overrides) tr::apply_override(cfg, o);
-      tr::validate(cfg, "aai_step_bench");
+      for (const char* o : v.overrides) lica::run::apply_override(cfg, o);
+      lica::run::validate(cfg, "aai_step_bench");
       return cfg;
     };
     // The first steps of a process are slower (allocator, thread pool): one untimed run.

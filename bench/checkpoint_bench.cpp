@@ -10,9 +10,9 @@
 
 #include "common/cli.h"
 #include "common/logging.h"
-#include "trainer/build_model.h"
-#include "trainer/checkpoint.h"
-#include "trainer/config.h"
+#include "run/model_options.h"
+#include "run/checkpoint.h"
+#include "run/config.h"
 #include "trainer/schedule.h"
 
 namespace {
@@ -48,11 +48,11 @@ int main(int argc, char** argv) {
     cli.require("config");
     if (!cli.parse(argc, argv)) return lica::kExitOk;
     namespace tr = lica::trainer;
-    auto cfg = tr::load_config(config_path);
-    for (const auto& o : overrides) tr::apply_override(cfg, o);
-    tr::validate(cfg, config_path);
-    const auto file = tr::open_features(cfg);
-    lica::model::DualEncoder model(tr::dual_encoder_options(cfg, file));
+    auto cfg = lica::run::load_config(config_path);
+    for (const auto& o : overrides) lica::run::apply_override(cfg, o);
+    lica::run::validate(cfg, config_path);
+    const auto file = lica::run::open_features(cfg);
+    lica::model::DualEncoder model(lica::run::dual_encoder_options(cfg, file));
     auto optimizer = tr::make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
     for (auto& p : model->parameters()) p.mutable_grad() = torch::randn_like(p);
     optimizer->step();
@@ -64,20 +64,20 @@ int main(int argc, char** argv) {
     int64_t bytes = 0;
     for (int64_t r = 0; r < rounds; ++r) {
       auto t = Clock::now();
-      const auto files = tr::checkpoint_files(tr::TrainingProgress{}, cfg, *model, *optimizer,
-                                              tr::rng_state().unsqueeze(0));
-      const auto path = tr::write_checkpoint(dir, r, files);
+      const auto files = lica::run::checkpoint_files(lica::run::TrainingProgress{}, cfg, *model, *optimizer,
+                                              lica::run::rng_state().unsqueeze(0));
+      const auto path = lica::run::write_checkpoint(dir, r, files);
       write_ms.push_back(ms_since(t));
       bytes = 0;
       for (const auto& f : files) bytes += static_cast<int64_t>(f.bytes.size());
       t = Clock::now();
-      const auto resolved = tr::resolve_checkpoint(std::filesystem::path(dir) / "latest");
-      tr::read_progress(resolved);
-      tr::load_model(resolved, *model);
-      tr::load_optimizer(resolved, *optimizer);
-      tr::set_rng_state(tr::load_rng_states(resolved)[0]);
+      const auto resolved = lica::run::resolve_checkpoint(std::filesystem::path(dir) / "latest");
+      lica::run::read_progress(resolved);
+      lica::run::load_model(resolved, *model);
+      lica::run::load_optimizer(resolved, *optimizer);
+      lica::run::set_rng_state(lica::run::load_rng_states(resolved)[0]);
       load_ms.push_back(ms_since(t));
-      tr::prune_checkpoints(dir, 2, {});
+      lica::run::prune_checkpoints(dir, 2, {});
     }
     std::filesystem::remove_all(dir);
     std::printf("model of %s: %lld parameters; checkpoint %.2f MB; %lld rounds in %s\n",

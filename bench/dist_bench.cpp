@@ -23,7 +23,7 @@
 #include "dist/gradient_reducer.h"
 #include "dist/shard.h"
 #include "model/dual_encoder.h"
-#include "trainer/losses.h"
+#include "loss/infonce.h"
 #include "trainer/schedule.h"
 
 namespace {
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
         auto all_x = lica::dist::all_gather_with_grad(*comm, x);
         s.gather += ms_since(t);
         t = Clock::now();
-        auto loss = lica::trainer::infonce_loss(v, x, all_v, all_x, model->scale(), r0);
+        auto loss = lica::loss::infonce_loss(v, x, all_v, all_x, model->scale(), r0);
         s.loss += ms_since(t);
         t = Clock::now();
         optimizer->zero_grad();

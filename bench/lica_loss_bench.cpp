@@ -15,8 +15,8 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/logging.h"
-#include "trainer/lica_fused.h"
-#include "trainer/lica_loss.h"
+#include "loss/lica_fused.h"
+#include "loss/lica.h"
 
 namespace {
 
@@ -33,8 +33,8 @@ struct Figures {
 };
 
 // Runs in the child: one warm-up, then the timed forward and backward.
-Figures measure(int64_t batch, int64_t top_k, lica::trainer::LicaForm form) {
-  using namespace lica::trainer;
+Figures measure(int64_t batch, int64_t top_k, lica::loss::LicaForm form) {
+  using namespace lica::loss;
   torch::manual_seed(0);
   auto unit = [&](int64_t dim) {
     auto x = torch::randn({batch, dim});
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     for (std::string item; std::getline(list, item, ',');) {
       const int64_t b = std::stoll(item);
       const int64_t k = (top_k <= 0 || top_k >= b - 1) ? b - 1 : top_k;
-      using lica::trainer::LicaForm;
+      using lica::loss::LicaForm;
       for (auto form : {LicaForm::kDirect, LicaForm::kChunked, LicaForm::kFused}) {
         const char* name = form == LicaForm::kDirect    ? "direct"
                            : form == LicaForm::kChunked ? "chunked"

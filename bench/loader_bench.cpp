@@ -25,8 +25,9 @@
 #include "data/pairing.h"
 #include "data/synthetic.h"
 #include "dist/local_communicator.h"
-#include "trainer/build_model.h"
-#include "trainer/config.h"
+#include "run/config.h"
+#include "run/model_options.h"
+#include "trainer/loss_options.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
@@ -173,11 +174,11 @@ int main(int argc, char** argv) {
     const double direct = direct_rows_mb_s(path, samples, batch, steps);
 
     // The demo training step on this file's dims, on batches already in memory.
-    auto cfg = tr::load_config(config);
+    auto cfg = lica::run::load_config(config);
     cfg.data.path = path;
     cfg.trainer.batch_size = batch;
-    tr::validate(cfg, config);
-    lica::model::DualEncoder model(tr::dual_encoder_options(cfg, file));
+    lica::run::validate(cfg, config);
+    lica::model::DualEncoder model(lica::run::dual_encoder_options(cfg, file));
     auto optimizer = tr::make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
     lica::dist::LocalCommunicator comm;
     const auto loss_opt = tr::loss_options(cfg);

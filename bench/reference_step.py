@@ -29,7 +29,7 @@ import resource
 import sys
 import time
 
-# The config keys that shape the step, with the defaults of src/trainer/config.h. Other keys
+# The config keys that shape the step, with the defaults of src/run/config.h. Other keys
 # (data, eval, checkpoint, run, dist, temperatures of terms that are off, ...) are accepted
 # and ignored: train_bench, given the same arguments, validates every key strictly.
 DEFAULTS = {
@@ -329,7 +329,7 @@ def torch_major(torch):
 
 
 def infonce(torch, v, t, s):
-    """Symmetric InfoNCE of the whole batch (src/trainer/losses.cpp): the two logit matrices
+    """Symmetric InfoNCE of the whole batch (src/loss/infonce.cpp): the two logit matrices
     are computed separately, as there."""
     F = torch.nn.functional
     target = torch.arange(v.shape[0], device=v.device)
@@ -339,7 +339,7 @@ def infonce(torch, v, t, s):
 
 
 def intra_consistency(torch, log_p, affinity, cfg):
-    """LICA's L_intra of one modality, direct form (src/trainer/lica_loss.cpp): neighbours by
+    """LICA's L_intra of one modality, direct form (src/loss/lica.cpp): neighbours by
     a stable descending sort of the affinities (ties to the smaller index), weights a softmax
     of A / tau over those kept, divergences from log-probabilities."""
     B = log_p.shape[0]

@@ -41,9 +41,11 @@
 #include "dist/gradient_reducer.h"
 #include "dist/shard.h"
 #include "model/autocast_guard.h"
-#include "trainer/build_model.h"
-#include "trainer/config.h"
-#include "trainer/device.h"
+#include "run/backend.h"
+#include "run/config.h"
+#include "run/device.h"
+#include "run/model_options.h"
+#include "trainer/loss_options.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
@@ -90,7 +92,7 @@ double h100_peak_tflops(const std::string& precision) {
 //    input features instead: 2·B²·(Dv + Dt).
 // Under W ranks every rank builds LICA's full S; the count is the model's, once.
 // bench/reference_step.py's step_flops() is the same formula: keep the two equal.
-double step_flops(const tr::Config& cfg, const tr::FeatureShape& shape, int64_t batch, bool lica) {
+double step_flops(const lica::run::Config& cfg, const lica::run::FeatureShape& shape, int64_t batch, bool lica) {
   const double B = static_cast<double>(batch), D = static_cast<double>(cfg.model.embed_dim);
   const double F = static_cast<double>(shape.frames), L = static_cast<double>(shape.tokens);
   const double Dv = static_cast<double>(shape.video_dim), Dt = static_cast<double>(shape.text_dim);
@@ -112,7 +114,7 @@ double step_flops(const tr::Config& cfg, const tr::FeatureShape& shape, int64_t 
 
 // Random features of the shape, zero past each row's random length (F/2..F frames,
 // L/2..L tokens), as the loader pads them.
-lica::data::Batch random_batch(int64_t rows, const tr::FeatureShape& shape,
+lica::data::Batch random_batch(int64_t rows, const lica::run::FeatureShape& shape,
                                const torch::Device& device, uint64_t seed) {
   torch::manual_seed(seed);
   const auto masked = [rows](int64_t len, int64_t width, torch::Tensor* features) {
@@ -126,7 +128,7 @@ lica::data::Batch random_batch(int64_t rows, const tr::FeatureShape& shape,
   b.text_mask = masked(shape.tokens, shape.text_dim, &b.text);
   b.video_index = torch::arange(rows);
   b.text_index = torch::arange(rows);
-  return tr::batch_to(b, device);
+  return lica::data::batch_to(b, device);
 }
 
 // Mean milliseconds per measured step.
@@ -156,7 +158,7 @@ struct Measurement {
 struct Run {
   lica::dist::Communicator& comm;
   torch::Device device;
-  tr::FeatureShape shape;
+  lica::run::FeatureShape shape;
   int64_t warmup, steps;
   std::string profile_path;  // --profile: LibTorch's profiler over the timed steps
 };
@@ -180,9 +182,9 @@ class Profile {
 };
 
 // The model every configuration starts from: seeded by trainer.seed, the same on every rank.
-lica::model::DualEncoder seeded_model(const Run& run, const tr::Config& cfg) {
-  tr::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), run.device);
-  lica::model::DualEncoder model(tr::dual_encoder_options(cfg, run.shape));
+lica::model::DualEncoder seeded_model(const Run& run, const lica::run::Config& cfg) {
+  lica::run::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), run.device);
+  lica::model::DualEncoder model(lica::run::dual_encoder_options(cfg, run.shape));
   model->to(run.device);
   model->train();
   lica::dist::broadcast_parameters(run.comm, model->parameters());
@@ -190,7 +192,7 @@ lica::model::DualEncoder seeded_model(const Run& run, const tr::Config& cfg) {
 }
 
 // This rank's share of the global batch, random and seeded per rank.
-lica::data::Batch rank_batch(const Run& run, const tr::Config& cfg) {
+lica::data::Batch rank_batch(const Run& run, const lica::run::Config& cfg) {
   const auto [r0, r1] =
       lica::dist::shard_range(cfg.trainer.batch_size, run.comm.rank(), run.comm.world_size());
   return random_batch(r1 - r0, run.shape, run.device,
@@ -201,7 +203,7 @@ lica::data::Batch rank_batch(const Run& run, const tr::Config& cfg) {
 // One step's losses and gradients from the seeded model, with the weights and the inputs
 // they came from, in a file Python's torch.load reads: `reference_step.py --check-step`
 // runs its own step from the same weights and inputs and compares (docs/performance.md).
-void dump_step(const Run& run, const tr::Config& cfg, const std::string& path) {
+void dump_step(const Run& run, const lica::run::Config& cfg, const std::string& path) {
   auto model = seeded_model(run, cfg);
   const auto batch = rank_batch(run, cfg);
   const lica::model::Momentum no_momentum{nullptr};
@@ -226,7 +228,7 @@ void dump_step(const Run& run, const tr::Config& cfg, const std::string& path) {
   if (!file.good()) throw lica::InputError("--dump-step: cannot write '" + path + "'");
 }
 
-Measurement measure(const Run& run, const tr::Config& cfg) {
+Measurement measure(const Run& run, const lica::run::Config& cfg) {
   auto& comm = run.comm;
   const auto& device = run.device;
   // Every timed part starts with the device idle and, under W > 1, every rank at the same
@@ -317,12 +319,12 @@ Measurement measure(const Run& run, const tr::Config& cfg) {
 
 // The config of one configuration: batch B, LICA on (λ = loss.lica.weight, 1 if 0) in
 // `form`, or off.
-tr::Config configuration(const tr::Config& base, int64_t B, bool on, const std::string& form) {
-  tr::Config cfg = base;
+lica::run::Config configuration(const lica::run::Config& base, int64_t B, bool on, const std::string& form) {
+  lica::run::Config cfg = base;
   cfg.trainer.batch_size = B;
   cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
-  if (on) tr::apply_override(cfg, "loss.lica.form=" + form);
-  tr::validate(cfg, "train_bench");
+  if (on) lica::run::apply_override(cfg, "loss.lica.form=" + form);
+  lica::run::validate(cfg, "train_bench");
   return cfg;
 }
 
@@ -396,10 +398,10 @@ int main(int argc, char** argv) {
                &dump_path);
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
-    tr::Config base = config_path.empty() ? tr::Config() : tr::load_config(config_path);
-    for (const auto& o : overrides) tr::apply_override(base, o);
+    lica::run::Config base = config_path.empty() ? lica::run::Config() : lica::run::load_config(config_path);
+    for (const auto& o : overrides) lica::run::apply_override(base, o);
     const std::string source = config_path.empty() ? "defaults" : config_path;
-    tr::validate(base, overrides.empty() ? source : source + " with --set");
+    lica::run::validate(base, overrides.empty() ? source : source + " with --set");
     if (tr::loss_options(base).needs_momentum()) {
       throw lica::InputError(
           "train_bench: loss.itc.weight and loss.ims.weight must be 0 (the momentum terms are "
@@ -416,20 +418,21 @@ int main(int argc, char** argv) {
     }
     if (warmup < 0) throw lica::InputError("--warmup: expected >= 0, got " + std::to_string(warmup));
     if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
-    for (const auto& o : precision_overrides(precision_text)) tr::apply_override(base, o);
-    tr::apply_override(base, "trainer.device=" + device_text);
-    tr::validate(base, "train_bench's --device and --precision");
-    const std::string backend = tr::communicator_backend(base);
+    for (const auto& o : precision_overrides(precision_text)) lica::run::apply_override(base, o);
+    lica::run::apply_override(base, "trainer.device=" + device_text);
+    lica::run::validate(base, "train_bench's --device and --precision");
+    const std::string backend = lica::run::communicator_backend(base);
     auto comm = lica::dist::make_communicator(backend, {base.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&]() -> int {
-      const torch::Device device = tr::resolve_device(base.trainer.device, comm->info().local_rank);
-      tr::check_backend_fits(device, backend);
-      tr::use_device(device, base.trainer.tf32);
+      const torch::Device device = lica::run::resolve_device(base.trainer.device, comm->info().local_rank,
+                                                                base.dist.ranks_per_gpu);
+      lica::run::check_backend_fits(device, backend);
+      lica::run::use_device(device, base.trainer.tf32);
       const bool cuda = device.is_cuda();
       const double peak =
           peak_tflops > 0 ? peak_tflops : (cuda ? h100_peak_tflops(precision_text) : NAN);
       const int world = comm->world_size();
-      const tr::FeatureShape shape{video_dim, frames, text_dim, tokens,
+      const lica::run::FeatureShape shape{video_dim, frames, text_dim, tokens,
                                    "--video-dim/--frames/--text-dim/--tokens"};
       const Run run{*comm, device, shape, warmup, steps, profile_path};
       if (!dump_path.empty()) {
@@ -447,7 +450,7 @@ int main(int argc, char** argv) {
         for (const auto& mode : lica_modes) {
           const bool on = mode == "on";
           for (const auto& form : on ? forms : std::vector<std::string>{"none"}) {
-            const tr::Config cfg = configuration(base, B, on, form);
+            const lica::run::Config cfg = configuration(base, B, on, form);
             lica::JsonLine line;
             line.add("bench", "train_bench").add("B", B).add("lica", mode).add("form", form);
             line.add("world", world).add("device", device.is_cuda() ? "cuda" : "cpu");

@@ -1,10 +1,10 @@
 // The per-column arithmetic of the fused LICA term, shared by the CUDA kernels
-// (lica_fused.cu) and their CPU reference (src/trainer/lica_fused.cpp), so both compute the
+// (lica_fused.cu) and their CPU reference (src/loss/lica_fused.cpp), so both compute the
 // same expression in the same order. No torch, no CUDA headers: nvcc and the host compiler
 // both include it.
 //
 // For one neighbour pair (anchor a, neighbour n) and one column c, with lp = log P_a(c),
-// lq = log P_n(c), p = exp(lp), q = exp(lq) (DESIGN §4):
+// lq = log P_n(c), p = exp(lp), q = exp(lq) (docs/design.md §4):
 //   JS: log m = logaddexp(lp, lq) - log 2,
 //       d/dlp = ½ p (lp - log m),  d/dlq = ½ q (lq - log m),  term = d/dlp + d/dlq
 //       (the two halves are ½ KL(p||m) and ½ KL(q||m) column by column);

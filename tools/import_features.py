@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Converts pre-extracted features (one .npy per video, captions in MSR-VTT-style JSON) into a
-lica HDF5 feature file (DESIGN.md section 2, docs/data.md).
+lica HDF5 feature file (docs/design.md section 2, docs/data.md).
 
 Inputs:
   --video-dir DIR      one <video_id>.npy per video, shape [frames, Dv], float16/32. Videos

@@ -7,8 +7,9 @@
 #include "common/stop_signals.h"
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
-#include "trainer/config.h"
-#include "trainer/device.h"
+#include "run/backend.h"
+#include "run/config.h"
+#include "run/device.h"
 #include "trainer/train.h"
 
 int main(int argc, char** argv) {
@@ -21,10 +22,10 @@ int main(int argc, char** argv) {
     bool dump = false;
     lica::CommandLine cli(
         "lica_dist_train", "--config FILE [--resume latest|PATH] [--set key=value ...] [--dump-config]",
-        "Trains a text-video retrieval dual encoder on HDF5 features (DESIGN.md), validates\n"
+        "Trains a text-video retrieval dual encoder on HDF5 features (docs/design.md), validates\n"
         "every eval.every_epochs epochs and evaluates on the test split at the end. Writes\n"
         "config.yaml, train.log and metrics.jsonl into run.dir. Under mpirun or srun every\n"
-        "rank trains its share of each global batch (data parallel, DESIGN.md section 5).\n"
+        "rank trains its share of each global batch (data parallel, docs/design.md section 5).\n"
         "Checkpoints go to run.dir/checkpoints every checkpoint.every_steps steps and at the\n"
         "end. On SIGTERM or SIGUSR1 every rank stops at the next step boundary, a checkpoint\n"
         "is written and the program exits with code 75 (requeue); --resume latest continues\n"
@@ -39,15 +40,15 @@ int main(int argc, char** argv) {
     cli.require("config");
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
-    auto cfg = lica::trainer::load_config(config_path);
-    for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
-    lica::trainer::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
+    auto cfg = lica::run::load_config(config_path);
+    for (const auto& o : overrides) lica::run::apply_override(cfg, o);
+    lica::run::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
     if (dump) {
-      std::cout << lica::trainer::dump_config(cfg);
+      std::cout << lica::run::dump_config(cfg);
       return lica::kExitOk;
     }
     lica::StopSignals signals;  // before MPI starts, so no signal is missed
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+    auto comm = lica::dist::make_communicator(lica::run::communicator_backend(cfg),
                                               {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
       lica::trainer::TrainOptions options;
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
       const auto summary = lica::trainer::train(cfg, *comm, options);
       if (summary.stopped) return lica::kExitRequeue;
       if (summary.test && comm->rank() == 0) {
-        std::cout << "test " << lica::trainer::format_metrics(*summary.test) << std::endl;
+        std::cout << "test " << lica::eval::format_metrics(*summary.test) << std::endl;
       }
       return lica::kExitOk;
     });

@@ -3,15 +3,16 @@
 #include <optional>
 
 #include "common/cli.h"
+#include "common/files.h"
 #include "common/json_line.h"
 #include "common/logging.h"
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
-#include "trainer/config.h"
-#include "trainer/device.h"
-#include "trainer/evaluate_checkpoint.h"
-#include "trainer/export_embeddings.h"
-#include "common/files.h"
+#include "eval/evaluate_checkpoint.h"
+#include "eval/export_embeddings.h"
+#include "run/backend.h"
+#include "run/config.h"
+#include "run/device.h"
 
 int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
     lica::CommandLine cli(
         "lica_eval", "--config FILE --checkpoint PATH [--split NAME] [--output FILE] [--export OUT.h5]\n"
         "       [--set key=value ...]",
-        "Evaluates a checkpoint on one split of the feature file (DESIGN.md section 7): text->video\n"
+        "Evaluates a checkpoint on one split of the feature file (docs/design.md section 7): text->video\n"
         "and video->text R@1/5/10, median and mean rank. PATH is a step_<N> directory, a\n"
         "checkpoints directory or its 'latest'/'best' pointer (the newest valid one). The model\n"
         "comes from the checkpoint's config; data.*, eval.*, trainer.device and trainer.tf32\n"
@@ -42,17 +43,17 @@ int main(int argc, char** argv) {
     cli.require("checkpoint");
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
-    auto cfg = lica::trainer::load_config(config_path);
-    for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
-    lica::trainer::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+    auto cfg = lica::run::load_config(config_path);
+    for (const auto& o : overrides) lica::run::apply_override(cfg, o);
+    lica::run::validate(cfg, overrides.empty() ? config_path : config_path + " with --set");
+    auto comm = lica::dist::make_communicator(lica::run::communicator_backend(cfg),
                                               {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
-      const auto r = lica::trainer::evaluate_checkpoint(cfg, checkpoint, split, *comm);
-      std::optional<lica::trainer::ExportSummary> exported;
+      const auto r = lica::eval::evaluate_checkpoint(cfg, checkpoint, split, *comm);
+      std::optional<lica::eval::ExportSummary> exported;
       if (!export_path.empty()) {
         // The checkpoint evaluated, not `checkpoint` again: 'latest' may have moved meanwhile.
-        exported = lica::trainer::export_embeddings(cfg, r.checkpoint.string(), split, export_path,
+        exported = lica::eval::export_embeddings(cfg, r.checkpoint.string(), split, export_path,
                                                     *comm);
       }
       if (comm->rank() != 0) return lica::kExitOk;
@@ -60,14 +61,14 @@ int main(int argc, char** argv) {
       line.add("type", "eval").add("split", split).add("step", r.step)
           .add("checkpoint", r.checkpoint.string()).add("ranks", comm->world_size())
           .add("seconds", r.seconds);
-      lica::trainer::add_metrics(line, r.metrics);
+      lica::eval::add_metrics(line, r.metrics);
       if (output.empty()) {
         // <run>/checkpoints/step_<N> -> <run>/eval_<split>_step_<N>.json
         output = (r.checkpoint.parent_path().parent_path() /
                   ("eval_" + split + "_step_" + std::to_string(r.step) + ".json")).string();
       }
       lica::write_file_atomically(output, line.str() + "\n");
-      std::cout << split << " step " << r.step << " " << lica::trainer::format_metrics(r.metrics)
+      std::cout << split << " step " << r.step << " " << lica::eval::format_metrics(r.metrics)
                 << "\nwrote " << output << std::endl;
       if (exported) {
         std::cout << "wrote " << export_path << ": " << exported->videos << " videos, "

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     lica::data::InspectOptions options;
     lica::CommandLine cli(
         "lica_inspect", "FILE [options]",
-        "Summarises an HDF5 feature file (DESIGN §2): sizes, dtypes, storage, splits, captions\n"
+        "Summarises an HDF5 feature file (docs/design.md §2): sizes, dtypes, storage, splits, captions\n"
         "per video, padding. Then validates all of it and lists every problem found, not just\n"
         "the first: the rules checked when training opens the file, plus a scan of every\n"
         "feature value for NaN/Inf and for non-zero padding. Exit status 0 when the file has no\n"

@@ -1,4 +1,4 @@
-// lica_make_synthetic: writes a synthetic feature file (DESIGN §2, model in data/synthetic.h).
+// lica_make_synthetic: writes a synthetic feature file (docs/design.md §2, model in data/synthetic.h).
 #include <iostream>
 #include <string>
 

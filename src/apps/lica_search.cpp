@@ -7,16 +7,17 @@
 #include "common/logging.h"
 #include "dist/abort_on_error.h"
 #include "dist/communicator.h"
-#include "trainer/config.h"
-#include "trainer/device.h"
-#include "trainer/search.h"
+#include "eval/search.h"
+#include "run/backend.h"
+#include "run/config.h"
+#include "run/device.h"
 
 int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string config_path, direction = "t2v";
     std::vector<std::string> overrides;
-    lica::trainer::SearchOptions opt;
+    lica::eval::SearchOptions opt;
     lica::CommandLine cli(
         "lica_search",
         "--candidates C.h5 --queries Q.h5 --top-k K [--checkpoint PATH] [--direction t2v|v2t]\n"
@@ -48,19 +49,19 @@ int main(int argc, char** argv) {
     cli.require("top-k");
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
-    opt.direction = lica::trainer::parse_search_direction(direction);
+    opt.direction = lica::eval::parse_search_direction(direction);
     if (opt.top_k < 1) {
       throw lica::InputError("--top-k: " + std::to_string(opt.top_k) + ", expected at least 1");
     }
-    auto cfg = config_path.empty() ? lica::trainer::Config{}
-                                   : lica::trainer::load_config(config_path);
-    for (const auto& o : overrides) lica::trainer::apply_override(cfg, o);
+    auto cfg = config_path.empty() ? lica::run::Config{}
+                                   : lica::run::load_config(config_path);
+    for (const auto& o : overrides) lica::run::apply_override(cfg, o);
     const std::string source = config_path.empty() ? "the defaults" : config_path;
-    lica::trainer::validate(cfg, overrides.empty() ? source : source + " with --set");
-    auto comm = lica::dist::make_communicator(lica::trainer::communicator_backend(cfg),
+    lica::run::validate(cfg, overrides.empty() ? source : source + " with --set");
+    auto comm = lica::dist::make_communicator(lica::run::communicator_backend(cfg),
                                               {cfg.dist.timeout_s});
     return lica::dist::run_or_abort(*comm, [&] {
-      lica::trainer::run_search(cfg, opt, std::cout, *comm);
+      lica::eval::run_search(cfg, opt, std::cout, *comm);
       return lica::kExitOk;
     });
   });

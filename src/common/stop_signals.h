@@ -1,4 +1,4 @@
-// Graceful stop on SIGTERM and SIGUSR1 (DESIGN §6): the handler only records the signal; the
+// Graceful stop on SIGTERM and SIGUSR1 (docs/design.md §6): the handler only records the signal; the
 // training loop polls requested() at step boundaries, agrees with the other ranks, writes a
 // checkpoint and exits with kExitRequeue. The flag is process-wide because a signal handler
 // can reach nothing else; at most one StopSignals may exist at a time.

@@ -57,4 +57,25 @@ Batch make_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows
   return b;
 }
 
+namespace {
+
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
+  if (!t.defined()) return t;
+  // non_blocking only helps (and is only safe to ask for) from page-locked memory.
+  return t.to(device, /*non_blocking=*/t.is_pinned());
+}
+
+}  // namespace
+
+data::Batch batch_to(const data::Batch& batch, const torch::Device& device) {
+  data::Batch out;
+  out.video = to_device(batch.video, device);
+  out.video_mask = to_device(batch.video_mask, device);
+  out.text = to_device(batch.text, device);
+  out.text_mask = to_device(batch.text_mask, device);
+  out.video_index = to_device(batch.video_index, device);
+  out.text_index = to_device(batch.text_index, device);
+  return out;
+}
+
 }  // namespace lica::data

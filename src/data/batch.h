@@ -29,4 +29,9 @@ Batch make_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows
 Batch make_video_batch(const FeatureFile& file, const std::vector<int64_t>& video_rows);
 Batch make_text_batch(const FeatureFile& file, const std::vector<int64_t>& text_rows);
 
+// `batch` with every defined tensor on `device` (undefined ones stay undefined). Copies
+// from pinned host memory are non-blocking: the loader pins batches for a CUDA run, and the
+// copy then overlaps the work already queued on the stream.
+data::Batch batch_to(const data::Batch& batch, const torch::Device& device);
+
 }  // namespace lica::data

@@ -1,4 +1,4 @@
-// An HDF5 feature file (DESIGN §2), validated on open.
+// An HDF5 feature file (docs/design.md §2), validated on open.
 //
 //   /videos/features   float16|float32 [V, F, Dv]   zero past num_frames
 //   /videos/num_frames int32 [V]                    1..F
@@ -53,7 +53,7 @@ struct SplitIndex {
 
 class FeatureFile {
  public:
-  // Opens and validates every rule of DESIGN §2 before returning; throws lica::InputError at
+  // Opens and validates every rule of docs/design.md §2 before returning; throws lica::InputError at
   // the first broken rule.
   //
   // With `problems` set, each broken rule is recorded there instead, and the checks go on

@@ -69,7 +69,7 @@ void check_finite(const std::string& path, const ScanTarget& target, int64_t fir
   }
 }
 
-// Positions past the valid count must be zero (DESIGN §2); rows whose count is out of range
+// Positions past the valid count must be zero (docs/design.md §2); rows whose count is out of range
 // were reported by the rules of open() and are skipped here.
 void check_padding(const std::string& path, const ScanTarget& target, int64_t first,
                    const torch::Tensor& values, ProblemLog& log) {

@@ -1,7 +1,7 @@
 // What lica_inspect reports about a feature file: a summary (sizes, storage, splits, captions
 // per video, padding) and a full validation that lists every problem, not just the first: the
 // rules of FeatureFile::open run with a ProblemLog, plus a scan of every feature row for
-// non-finite values and for non-zero padding (DESIGN §2: positions past num_frames/num_tokens
+// non-finite values and for non-zero padding (docs/design.md §2: positions past num_frames/num_tokens
 // are zero). The scan reads `block_rows` rows at a time, so memory stays bounded
 // (about block_rows * P * D * 10 bytes) for files of any size.
 #pragma once

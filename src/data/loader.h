@@ -1,4 +1,4 @@
-// A prefetching batch loader (DESIGN §2): a background thread reads the batches of the
+// A prefetching batch loader (docs/design.md §2): a background thread reads the batches of the
 // coming steps (this rank's rows only, adjacent rows coalesced into one hyperslab read each,
 // float16 -> float32 and the finiteness check done there) into a bounded queue, so the
 // training step does not wait for the disk.

@@ -141,6 +141,31 @@ std::string video_id(int64_t v) {
   return buf;
 }
 
+// Splits: a random partition of the videos (test, val, train), captions follow.
+void write_splits(hid_t root, const SyntheticOptions& opt, const Layout& layout) {
+  const int64_t V = opt.videos;
+  std::mt19937_64 rng(stream_seed(opt.seed, 3));
+  std::vector<int32_t> perm(static_cast<size_t>(V));
+  std::iota(perm.begin(), perm.end(), 0);
+  for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);
+  const int64_t n_test = std::max<int64_t>(1, std::llround(opt.test_fraction * V));
+  const int64_t n_val = std::max<int64_t>(1, std::llround(opt.val_fraction * V));
+  const std::pair<const char*, std::pair<int64_t, int64_t>> splits[] = {
+      {"test", {0, n_test}}, {"val", {n_test, n_test + n_val}}, {"train", {n_test + n_val, V}}};
+  for (const auto& [name, range] : splits) {
+    std::vector<int32_t> videos(perm.begin() + range.first, perm.begin() + range.second);
+    std::sort(videos.begin(), videos.end());
+    std::vector<int32_t> texts;
+    for (int32_t v : videos) {
+      for (int64_t t = layout.first_text[v]; t < layout.first_text[v + 1]; ++t) {
+        texts.push_back(static_cast<int32_t>(t));
+      }
+    }
+    h5::write_int32(root, std::string("/splits/") + name + "/videos", videos);
+    h5::write_int32(root, std::string("/splits/") + name + "/texts", texts);
+  }
+}
+
 void write_file(const std::string& path, const SyntheticOptions& opt, const Layout& layout) {
   const int64_t V = opt.videos, T = static_cast<int64_t>(layout.text_video.size());
   const int64_t F = opt.frames, L = opt.tokens, Z = opt.latent_dim;
@@ -209,27 +234,7 @@ void write_file(const std::string& path, const SyntheticOptions& opt, const Layo
     h5::write_string_rows(raw, t0, texts);
   }
 
-  // Splits: a random partition of the videos, captions follow.
-  std::mt19937_64 rng(stream_seed(opt.seed, 3));
-  std::vector<int32_t> perm(static_cast<size_t>(V));
-  std::iota(perm.begin(), perm.end(), 0);
-  for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);
-  const int64_t n_test = std::max<int64_t>(1, std::llround(opt.test_fraction * V));
-  const int64_t n_val = std::max<int64_t>(1, std::llround(opt.val_fraction * V));
-  const std::pair<const char*, std::pair<int64_t, int64_t>> splits[] = {
-      {"test", {0, n_test}}, {"val", {n_test, n_test + n_val}}, {"train", {n_test + n_val, V}}};
-  for (const auto& [name, range] : splits) {
-    std::vector<int32_t> videos(perm.begin() + range.first, perm.begin() + range.second);
-    std::sort(videos.begin(), videos.end());
-    std::vector<int32_t> texts;
-    for (int32_t v : videos) {
-      for (int64_t t = layout.first_text[v]; t < layout.first_text[v + 1]; ++t) {
-        texts.push_back(static_cast<int32_t>(t));
-      }
-    }
-    h5::write_int32(root, std::string("/splits/") + name + "/videos", videos);
-    h5::write_int32(root, std::string("/splits/") + name + "/texts", texts);
-  }
+  write_splits(root, opt, layout);
   if (H5Fflush(root, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": flushing the file failed");
 }
 

@@ -1,4 +1,4 @@
-// A seeded generator of feature files in the DESIGN §2 schema, for demos and tests.
+// A seeded generator of feature files in the docs/design.md §2 schema, for demos and tests.
 //
 // The model of the data (Z = latent_dim, H = 4·Z hidden units, k(v) the cluster of video v):
 //   cluster centres   μ_k ~ N(0, I_Z), k < clusters; each video's cluster is uniform

@@ -1,4 +1,4 @@
-// A failing rank ends the whole job (DESIGN §5): the others would otherwise wait forever in
+// A failing rank ends the whole job (docs/design.md §5): the others would otherwise wait forever in
 // their next collective.
 #pragma once
 

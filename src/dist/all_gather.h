@@ -1,4 +1,4 @@
-// The autograd all-gather of embeddings (DESIGN §5).
+// The autograd all-gather of embeddings (docs/design.md §5).
 #pragma once
 
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-// The one communicator interface (DESIGN §5). Backends: local (W = 1), mpi (CPU tensors;
+// The one communicator interface (docs/design.md §5). Backends: local (W = 1), mpi (CPU tensors;
 // CUDA tensors staged through host memory), nccl (CUDA tensors; only in CUDA builds).
 // Every rank must call the collectives in the same order with compatible tensors.
 #pragma once

@@ -1,4 +1,4 @@
-// Gradient all-reduce in flat buckets, overlapped with the backward pass (DESIGN §5).
+// Gradient all-reduce in flat buckets, overlapped with the backward pass (docs/design.md §5).
 //
 // Parameters are packed, in reverse registration order (the order backward reaches them),
 // into buckets of about `bucket_mb`. A hook on each parameter copies its gradient into its

@@ -1,4 +1,4 @@
-// Who this process is in the job: rank, world size and local rank (DESIGN §5).
+// Who this process is in the job: rank, world size and local rank (docs/design.md §5).
 #pragma once
 
 #include <map>

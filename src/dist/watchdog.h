@@ -1,4 +1,4 @@
-// Collective timeouts (DESIGN §5): a lost peer must end the job with a clear message, not
+// Collective timeouts (docs/design.md §5): a lost peer must end the job with a clear message, not
 // leave every other rank waiting forever. Backend-neutral: a backend registers each
 // collective it starts with a done-probe; a background thread polls the probes and, when one
 // stays pending longer than the timeout, logs an ERROR naming the collective, the rank and

@@ -1,4 +1,4 @@
-// The dual encoder: video tower, text tower and the learned logit scale (DESIGN §3).
+// The dual encoder: video tower, text tower and the learned logit scale (docs/design.md §3).
 #pragma once
 
 #include <torch/torch.h>

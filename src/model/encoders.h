@@ -1,4 +1,4 @@
-// The dual encoder's two towers (DESIGN §3). Both map padded features and validity masks to
+// The dual encoder's two towers (docs/design.md §3). Both map padded features and validity masks to
 // L2-normalised embeddings [B, D]; padded positions never change an output.
 #pragma once
 
@@ -14,7 +14,7 @@ namespace lica::model {
 enum class VideoEncoderKind { kSeqTransf, kMeanP };
 
 // A tower's output with the per-position features it pooled: LMIM and the fusion encoder
-// (DESIGN §3-4) work on the frames and tokens, the contrastive losses on the embedding.
+// (docs/design.md §3-4) work on the frames and tokens, the contrastive losses on the embedding.
 struct Encoded {
   torch::Tensor embedding;  // [B, D], L2-normalised
   torch::Tensor sequence;   // [B, L, D], the features before pooling; zero at padded positions

@@ -1,4 +1,4 @@
-// The fusion encoder of AAI (DESIGN §3): a cross-attention transformer over a video's frame
+// The fusion encoder of AAI (docs/design.md §3): a cross-attention transformer over a video's frame
 // features and a caption's token features with a matching head. Each layer lets the tokens
 // attend to the frames (pre-LN, residual), then runs a self-attention + MLP block over the
 // tokens (transformer.h's block). The head reads the mean of the valid tokens: one matching

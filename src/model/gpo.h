@@ -1,4 +1,4 @@
-// GPO, the generalised pooling operator of VSE-infinity (DESIGN §3): each feature dimension is
+// GPO, the generalised pooling operator of VSE-infinity (docs/design.md §3): each feature dimension is
 // sorted over the valid positions in descending order and summed with weights over the sorted
 // positions. The weights depend only on the number of valid positions n: a bidirectional GRU
 // reads the sinusoidal encodings of positions 0..n-1, a linear layer scores each position, and

@@ -1,4 +1,4 @@
-// Momentum (EMA) copies of both towers and queues of their past embeddings (AAI; DESIGN §3).
+// Momentum (EMA) copies of both towers and queues of their past embeddings (AAI; docs/design.md §3).
 // The queues hold the momentum embeddings of past global batches and serve ITC and IMS as
 // extra negatives. Every rank pushes the same gathered global batch after the same optimiser
 // step, so every rank holds the same queues; they and the EMA weights are checkpointed as one

@@ -2,12 +2,12 @@
 
 #include "common/error.h"
 #include "dist/all_gather.h"
-#include "trainer/itm_loss.h"
+#include "loss/itm.h"
 #include "model/autocast_guard.h"
 #include "model/module_device.h"
 #include "model/pooling.h"
-#include "trainer/lica_fused.h"
-#include "trainer/losses.h"
+#include "loss/lica_fused.h"
+#include "loss/infonce.h"
 
 namespace lica::trainer {
 namespace {
@@ -36,10 +36,10 @@ model::Encoded widened(model::Encoded e) {
 torch::Tensor affinity_rows(dist::Communicator& comm, AffinitySource source,
                             const torch::Tensor& all_embeddings, const torch::Tensor& features,
                             const torch::Tensor& mask) {
-  if (source == AffinitySource::kEmbedding) return unit_rows(all_embeddings);
+  if (source == AffinitySource::kEmbedding) return loss::unit_rows(all_embeddings);
   // Mean of the valid input positions, gathered: cosine over the global batch.
   torch::NoGradGuard no_grad;
-  return unit_rows(comm.all_gather(model::masked_mean(features, mask).contiguous()));
+  return loss::unit_rows(comm.all_gather(model::masked_mean(features, mask).contiguous()));
 }
 
 // (L_intra^v, L_intra^t) of the anchors [offset, offset + b): every rank sees the
@@ -52,20 +52,120 @@ std::pair<torch::Tensor, torch::Tensor> intra_terms(
   const int64_t b = local.video.size(0);
   auto unit_v = affinity_rows(comm, opt.source, all_video, local.video, local.video_mask);
   auto unit_t = affinity_rows(comm, opt.source, all_text, local.text, local.text_mask);
-  if (opt.lica.form == LicaForm::kFused) {  // never builds a [B, B] matrix
+  if (opt.lica.form == loss::LicaForm::kFused) {  // never builds a [B, B] matrix
     const auto fused = [&](const torch::Tensor& rows, const torch::Tensor& cols,
                            const torch::Tensor& unit) {
-      return fused_intra_consistency_loss(rows, cols, scale, lica_pairs(unit, offset, b, opt.lica),
+      return loss::fused_intra_consistency_loss(rows, cols, scale, loss::lica_pairs(unit, offset, b, opt.lica),
                                           opt.lica.divergence, opt.lica.tile_cols);
     };
     return {fused(all_video, all_text, unit_v), fused(all_text, all_video, unit_t)};
   }
-  auto logits = scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
+  auto logits = loss::scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
   auto affinity = [](const torch::Tensor& unit) { return unit.matmul(unit.t()); };
-  return {intra_consistency_loss(torch::log_softmax(logits, 1), affinity(unit_v), offset, b,
+  return {loss::intra_consistency_loss(torch::log_softmax(logits, 1), affinity(unit_v), offset, b,
                                  opt.lica),
-          intra_consistency_loss(torch::log_softmax(logits.t(), 1), affinity(unit_t), offset, b,
+          loss::intra_consistency_loss(torch::log_softmax(logits.t(), 1), affinity(unit_t), offset, b,
                                  opt.lica)};
+}
+
+// What the AAI terms share within one step.
+struct StepInputs {
+  model::DualEncoder& model;
+  dist::Communicator& comm;
+  const data::Batch& local;
+  const LossOptions& opt;
+  torch::Device device;
+  int64_t offset = 0;  // this rank's first row in the global batch
+  model::Encoded video_seq, text_seq;  // this rank's embeddings and sequences, fp32
+  torch::Tensor all_video, all_text;   // [B, D], through the autograd all-gather
+  torch::Tensor scale;
+  int64_t global = 0;  // B
+
+  // `fn()` (an encoder's forward pass) in the step's precision.
+  template <typename Forward>
+  auto forward(Forward&& fn) const {
+    return in_precision(device, opt.precision, fn);
+  }
+  torch::Tensor inverse(double temperature) const {
+    return torch::scalar_tensor(1.0 / temperature, video_seq.embedding.options());
+  }
+};
+
+// ITC and IMS against the momentum targets: this step's momentum embeddings of the global
+// batch, then the queues (past batches). No gradient reaches the targets.
+void add_momentum_terms(StepInputs& in, const model::Momentum& momentum, torch::Tensor& total,
+                        StepLosses& out) {
+  TORCH_CHECK(!momentum.is_empty(), "step_losses: ITC and IMS need the momentum encoders");
+  const auto& local = in.local;
+  const auto& opt = in.opt;
+  const auto& video = in.video_seq.embedding;
+  const auto& text = in.text_seq.embedding;
+  auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
+  out.momentum_video = in.comm.all_gather(
+      widened(in.forward([&] { return targets.encode_video(local.video, local.video_mask); })));
+  out.momentum_text = in.comm.all_gather(
+      widened(in.forward([&] { return targets.encode_text(local.text, local.text_mask); })));
+  const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
+  const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
+  if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
+    auto itc = loss::candidates_infonce(video, text_targets, text, video_targets,
+                                        in.inverse(opt.itc.temperature), in.offset, in.global);
+    total = total + opt.itc.weight * itc;
+    out.itc = itc.detach();
+  }
+  if (opt.ims.weight > 0.0) {  // intra-modal: each sample against its own modality
+    auto ims = loss::candidates_infonce(video, video_targets, text, text_targets,
+                                        in.inverse(opt.ims.temperature), in.offset, in.global);
+    total = total + opt.ims.weight * ims;
+    out.ims = ims.detach();
+  }
+}
+
+// LMIM: a sample's local summary is the mean of its projected frames (tokens); global
+// embedding i scores sample j by the mean of its dot products with j's local features.
+torch::Tensor lmim_term(StepInputs& in) {
+  auto& model = in.model;
+  const auto local_video = in.forward([&] { return model->local_video(in.video_seq.sequence); });
+  const auto local_text = in.forward([&] { return model->local_text(in.text_seq.sequence); });
+  auto video_local = dist::all_gather_with_grad(
+      in.comm, model::masked_mean(widened(local_video), in.local.video_mask));
+  auto text_local = dist::all_gather_with_grad(
+      in.comm, model::masked_mean(widened(local_text), in.local.text_mask));
+  return loss::candidates_infonce(in.video_seq.embedding, video_local, in.text_seq.embedding,
+                                  text_local, in.inverse(in.opt.lmim.temperature), in.offset,
+                                  in.global);
+}
+
+// ITM on hard negatives drawn from the global similarity matrix; their frames and tokens may
+// live on any rank, so the sequences travel through the autograd all-gather too.
+torch::Tensor itm_term(StepInputs& in, uint64_t sample_seed) {
+  auto& model = in.model;
+  auto& comm = in.comm;
+  const auto& local = in.local;
+  const auto& video_seq = in.video_seq;
+  const auto& text_seq = in.text_seq;
+  const auto negatives = loss::hard_negatives(
+      loss::scaled_logits(in.all_video.detach(), in.all_text.detach(), in.scale.detach()),
+      in.offset, video_seq.embedding.size(0), sample_seed);
+  auto all_frames = dist::all_gather_with_grad(comm, video_seq.sequence);  // [B, F, D]
+  auto all_tokens = dist::all_gather_with_grad(comm, text_seq.sequence);   // [B, L, D]
+  const auto all_video_mask =
+      comm.all_gather(local.video_mask.to(torch::kUInt8)).to(torch::kBool);
+  const auto all_text_mask = comm.all_gather(local.text_mask.to(torch::kUInt8)).to(torch::kBool);
+  const auto& hard_text = negatives.text_for_video;
+  const auto& hard_video = negatives.video_for_text;
+  const auto match = [&](const torch::Tensor& frames, const torch::Tensor& frame_mask,
+                         const torch::Tensor& tokens, const torch::Tensor& token_mask) {
+    return widened(
+        in.forward([&] { return model->match_logits(frames, frame_mask, tokens, token_mask); }));
+  };
+  return loss::itm_loss(
+      match(video_seq.sequence, local.video_mask, text_seq.sequence, local.text_mask),
+      match(video_seq.sequence, local.video_mask, all_tokens.index_select(0, hard_text),
+            all_text_mask.index_select(0, hard_text)),
+      match(all_frames.index_select(0, hard_video), all_video_mask.index_select(0, hard_video),
+            text_seq.sequence, local.text_mask),
+      in.global);
 }
 
 }  // namespace
@@ -80,94 +180,40 @@ StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentu
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
                        const LossOptions& opt, uint64_t sample_seed) {
   const torch::Device device = model::module_device(*model);
-  const auto forward = [&](auto&& fn) { return in_precision(device, opt.precision, fn); };
-  const auto video_seq = widened(
-      forward([&] { return model->encode_video_sequence(local.video, local.video_mask); }));
-  const auto text_seq = widened(
-      forward([&] { return model->encode_text_sequence(local.text, local.text_mask); }));
-  const auto& video = video_seq.embedding;                   // [b, D]
-  const auto& text = text_seq.embedding;                     // [b, D]
-  auto all_video = dist::all_gather_with_grad(comm, video);  // [B, D]
-  auto all_text = dist::all_gather_with_grad(comm, text);    // [B, D]
-  const int64_t global = all_video.size(0);
-  auto scale = model->scale();
+  StepInputs in{model, comm, local, opt, device, offset};
+  in.video_seq = widened(in.forward([&] {
+    return model->encode_video_sequence(local.video, local.video_mask);
+  }));
+  in.text_seq = widened(in.forward([&] {
+    return model->encode_text_sequence(local.text, local.text_mask);
+  }));
+  const auto& video = in.video_seq.embedding;                   // [b, D]
+  const auto& text = in.text_seq.embedding;                     // [b, D]
+  in.all_video = dist::all_gather_with_grad(comm, video);  // [B, D]
+  in.all_text = dist::all_gather_with_grad(comm, text);    // [B, D]
+  in.global = in.all_video.size(0);
+  in.scale = model->scale();
   StepLosses out;
-  auto nce = infonce_loss(video, text, all_video, all_text, scale, offset);
+  auto nce = loss::infonce_loss(video, text, in.all_video, in.all_text, in.scale, offset);
   out.nce = nce.detach();
   auto total = nce;
   const auto zero = torch::zeros({}, nce.options());
   out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = out.itm = zero;
   if (opt.lica_weight > 0.0) {
-    auto [intra_v, intra_t] = intra_terms(comm, local, all_video, all_text, scale, offset, opt);
+    auto [intra_v, intra_t] =
+        intra_terms(comm, local, in.all_video, in.all_text, in.scale, offset, opt);
     total = total + opt.lica_weight * 0.5 * (intra_v + intra_t);
     out.intra_video = intra_v.detach();
     out.intra_text = intra_t.detach();
   }
-  const auto inverse = [&](double temperature) {
-    return torch::scalar_tensor(1.0 / temperature, video.options());
-  };
-  if (opt.needs_momentum()) {
-    TORCH_CHECK(!momentum.is_empty(), "step_losses: ITC and IMS need the momentum encoders");
-    auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
-    // The targets: this step's momentum embeddings of the global batch, then the queues
-    // (past batches). No gradient reaches them.
-    out.momentum_video = comm.all_gather(
-        widened(forward([&] { return targets.encode_video(local.video, local.video_mask); })));
-    out.momentum_text = comm.all_gather(
-        widened(forward([&] { return targets.encode_text(local.text, local.text_mask); })));
-    const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
-    const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
-    if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
-      auto itc = candidates_infonce(video, text_targets, text, video_targets,
-                                    inverse(opt.itc.temperature), offset, global);
-      total = total + opt.itc.weight * itc;
-      out.itc = itc.detach();
-    }
-    if (opt.ims.weight > 0.0) {  // intra-modal: each sample against its own modality
-      auto ims = candidates_infonce(video, video_targets, text, text_targets,
-                                    inverse(opt.ims.temperature), offset, global);
-      total = total + opt.ims.weight * ims;
-      out.ims = ims.detach();
-    }
-  }
+  if (opt.needs_momentum()) add_momentum_terms(in, momentum, total, out);
   if (opt.lmim.weight > 0.0) {
-    // A sample's local summary: the mean of its projected frames (tokens). Global embedding
-    // i scores sample j by the mean of its dot products with j's local features.
-    const auto local_video = forward([&] { return model->local_video(video_seq.sequence); });
-    const auto local_text = forward([&] { return model->local_text(text_seq.sequence); });
-    auto video_local = dist::all_gather_with_grad(
-        comm, model::masked_mean(widened(local_video), local.video_mask));
-    auto text_local = dist::all_gather_with_grad(
-        comm, model::masked_mean(widened(local_text), local.text_mask));
-    auto lmim = candidates_infonce(video, video_local, text, text_local,
-                                   inverse(opt.lmim.temperature), offset, global);
+    auto lmim = lmim_term(in);
     total = total + opt.lmim.weight * lmim;
     out.lmim = lmim.detach();
   }
   if (opt.itm_weight > 0.0) {
-    // Hard negatives drawn from the global similarity matrix; their frames and tokens may
-    // live on any rank, so the sequences travel through the autograd all-gather too.
-    const auto negatives = hard_negatives(
-        scaled_logits(all_video.detach(), all_text.detach(), scale.detach()), offset,
-        video.size(0), sample_seed);
-    auto all_frames = dist::all_gather_with_grad(comm, video_seq.sequence);  // [B, F, D]
-    auto all_tokens = dist::all_gather_with_grad(comm, text_seq.sequence);   // [B, L, D]
-    const auto all_video_mask = comm.all_gather(local.video_mask.to(torch::kUInt8)).to(torch::kBool);
-    const auto all_text_mask = comm.all_gather(local.text_mask.to(torch::kUInt8)).to(torch::kBool);
-    const auto& hard_text = negatives.text_for_video;
-    const auto& hard_video = negatives.video_for_text;
-    const auto match = [&](const torch::Tensor& frames, const torch::Tensor& frame_mask,
-                           const torch::Tensor& tokens, const torch::Tensor& token_mask) {
-      return widened(
-          forward([&] { return model->match_logits(frames, frame_mask, tokens, token_mask); }));
-    };
-    auto itm = itm_loss(
-        match(video_seq.sequence, local.video_mask, text_seq.sequence, local.text_mask),
-        match(video_seq.sequence, local.video_mask, all_tokens.index_select(0, hard_text),
-              all_text_mask.index_select(0, hard_text)),
-        match(all_frames.index_select(0, hard_video), all_video_mask.index_select(0, hard_video),
-              text_seq.sequence, local.text_mask),
-        global);
+    auto itm = itm_term(in, sample_seed);
     total = total + opt.itm_weight * itm;
     out.itm = itm.detach();
   }

@@ -1,4 +1,4 @@
-// One training step's loss, computed data-parallel (DESIGN §4, §5): this rank encodes its
+// One training step's loss, computed data-parallel (docs/design.md §4, §5): this rank encodes its
 // rows, the embeddings travel through the autograd all-gather, and every term is this
 // rank's rows (anchors) against the whole global batch, normalised by the global batch size.
 #pragma once
@@ -10,14 +10,14 @@
 #include "model/autocast_guard.h"
 #include "model/dual_encoder.h"
 #include "model/momentum.h"
-#include "trainer/lica_loss.h"
+#include "loss/lica.h"
 
 namespace lica::trainer {
 
 enum class AffinitySource { kEmbedding, kInput };
 AffinitySource parse_affinity_source(const std::string& s);  // "embedding" | "input"
 
-// An AAI InfoNCE term (DESIGN §4): weight 0 skips it (no forward, no backward).
+// An AAI InfoNCE term (docs/design.md §4): weight 0 skips it (no forward, no backward).
 struct InfoNceTerm {
   double weight = 0.0;
   double temperature = 0.07;
@@ -25,7 +25,7 @@ struct InfoNceTerm {
 
 struct LossOptions {
   double lica_weight = 0.0;  // λ; 0 skips the intra-modal term altogether
-  LicaOptions lica;
+  loss::LicaOptions lica;
   AffinitySource source = AffinitySource::kEmbedding;
   InfoNceTerm itc;   // against the momentum queues
   InfoNceTerm ims;   // intra-modal separability

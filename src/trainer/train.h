@@ -1,4 +1,4 @@
-// The training loop of one process (DESIGN §4, §7): per-epoch pairing, symmetric InfoNCE,
+// The training loop of one process (docs/design.md §4, §7): per-epoch pairing, symmetric InfoNCE,
 // AdamW with warmup and cosine decay, validation every N epochs, checkpoints, test at the end.
 // Writes the resolved config, a log, metrics.jsonl and checkpoints/ into cfg.run.dir.
 #pragma once
@@ -8,8 +8,8 @@
 #include <string>
 
 #include "dist/communicator.h"
-#include "trainer/config.h"
-#include "trainer/retrieval_metrics.h"
+#include "run/config.h"
+#include "eval/retrieval_metrics.h"
 
 namespace lica::trainer {
 
@@ -31,14 +31,14 @@ struct TrainSummary {
   std::string last_checkpoint;  // path of the last checkpoint written, "" if none
   double first_loss = 0.0;  // loss of the first step
   double last_loss = 0.0;   // loss of the last step
-  std::optional<RetrievalMetrics> test;  // when cfg.data.test_split is set
+  std::optional<eval::RetrievalMetrics> test;  // when cfg.data.test_split is set
 };
 
-// `cfg` must have passed validate(). Data-parallel over `comm`'s ranks (DESIGN §5): the
+// `cfg` must have passed validate(). Data-parallel over `comm`'s ranks (docs/design.md §5): the
 // same global batches at every W, each rank encoding its contiguous slice; the result
 // equals one process on the global batch. Deterministic on CPU for a given trainer.seed and
-// thread count, and a resumed run continues bitwise as if it had not stopped (DESIGN §6).
+// thread count, and a resumed run continues bitwise as if it had not stopped (docs/design.md §6).
 // Every rank returns the same summary.
-TrainSummary train(const Config& cfg, dist::Communicator& comm, const TrainOptions& options = {});
+TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const TrainOptions& options = {});
 
 }  // namespace lica::trainer

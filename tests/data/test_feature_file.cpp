@@ -250,71 +250,48 @@ TEST(FeatureFile, TextDimNotExpected) {
                         "expected 4"));
 }
 
-TEST(FeatureFile, NumFramesOutOfRange) {
+// One damaged value of an index dataset: the error names the dataset, the row and the rule.
+struct DamagedIndex {
+  const char* name;
+  void (*damage)(TinyFile&);
+  const char* message;
+};
+
+class FeatureFileIndex : public ::testing::TestWithParam<DamagedIndex> {};
+
+TEST_P(FeatureFileIndex, OutOfRangeValueNamesTheDatasetRowAndRule) {
   TempDir dir;
   TinyFile tiny;
-  tiny.num_frames[2] = 0;
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /videos/num_frames, row 2: value 0 is out of range, expected "
-                        "1..4 (valid frames per video)"));
-  tiny.num_frames[2] = 5;
-  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /videos/num_frames, row 2: value 5"));
+  GetParam().damage(tiny);
+  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr(GetParam().message));
 }
 
-TEST(FeatureFile, NumTokensOutOfRange) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.num_tokens[4] = 6;
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /texts/num_tokens, row 4: value 6 is out of range, expected "
-                        "1..5 (valid tokens per caption)"));
-  tiny.num_tokens[4] = 0;
-  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /texts/num_tokens, row 4: value 0"));
-}
-
-TEST(FeatureFile, TextVideoOutOfRange) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.text_video[5] = 4;
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /texts/video, row 5: value 4 is out of range, expected 0..3"));
-  tiny.text_video[5] = -1;
-  EXPECT_THAT(tiny_error(dir, tiny), HasSubstr("dataset /texts/video, row 5: value -1"));
-}
-
-TEST(FeatureFile, SplitVideoOutOfRange) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.splits["train"].first = {0, 9};
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /splits/train/videos, row 1: value 9 is out of range, "
-                        "expected 0..3"));
-}
-
-TEST(FeatureFile, SplitTextOutOfRange) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.splits["test"].second = {3, 4, 6};
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /splits/test/texts, row 2: value 6 is out of range, "
-                        "expected 0..5"));
-}
-
-TEST(FeatureFile, SplitWithoutVideos) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.splits["val"] = {{}, {}};
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /splits/val/videos: split val has no videos"));
-}
-
-TEST(FeatureFile, SplitWithoutCaptions) {
-  TempDir dir;
-  TinyFile tiny;
-  tiny.splits["val"] = {{1}, {}};
-  EXPECT_THAT(tiny_error(dir, tiny),
-              HasSubstr("dataset /splits/val/texts: split val has no captions"));
-}
+const DamagedIndex kDamagedIndices[] = {
+    {"NumFramesZero", [](TinyFile& t) { t.num_frames[2] = 0; },
+     "dataset /videos/num_frames, row 2: value 0 is out of range, expected 1..4 (valid frames "
+     "per video)"},
+    {"NumFramesAboveF", [](TinyFile& t) { t.num_frames[2] = 5; },
+     "dataset /videos/num_frames, row 2: value 5"},
+    {"NumTokensAboveL", [](TinyFile& t) { t.num_tokens[4] = 6; },
+     "dataset /texts/num_tokens, row 4: value 6 is out of range, expected 1..5 (valid tokens "
+     "per caption)"},
+    {"NumTokensZero", [](TinyFile& t) { t.num_tokens[4] = 0; },
+     "dataset /texts/num_tokens, row 4: value 0"},
+    {"TextVideoAboveV", [](TinyFile& t) { t.text_video[5] = 4; },
+     "dataset /texts/video, row 5: value 4 is out of range, expected 0..3"},
+    {"TextVideoNegative", [](TinyFile& t) { t.text_video[5] = -1; },
+     "dataset /texts/video, row 5: value -1"},
+    {"SplitVideo", [](TinyFile& t) { t.splits["train"].first = {0, 9}; },
+     "dataset /splits/train/videos, row 1: value 9 is out of range, expected 0..3"},
+    {"SplitText", [](TinyFile& t) { t.splits["test"].second = {3, 4, 6}; },
+     "dataset /splits/test/texts, row 2: value 6 is out of range, expected 0..5"},
+    {"SplitWithoutVideos", [](TinyFile& t) { t.splits["val"] = {{}, {}}; },
+     "dataset /splits/val/videos: split val has no videos"},
+    {"SplitWithoutCaptions", [](TinyFile& t) { t.splits["val"] = {{1}, {}}; },
+     "dataset /splits/val/texts: split val has no captions"},
+};
+INSTANTIATE_TEST_SUITE_P(Damaged, FeatureFileIndex, ::testing::ValuesIn(kDamagedIndices),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(FeatureFile, SplitsNotAGroup) {
   TempDir dir;

@@ -8,6 +8,7 @@
 #include "data/pairing.h"
 #include "data/synthetic.h"
 #include "data_test_util.h"
+#include "support/synthetic_file.h"
 
 namespace lica::data {
 namespace {
@@ -20,16 +21,12 @@ class PairingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    SyntheticOptions opt;
-    opt.videos = 60;
+    SyntheticOptions opt = testing::synthetic_options(60, 4, 4);
     opt.clusters = 6;
-    opt.video_dim = 4;
-    opt.text_dim = 4;
     opt.latent_dim = 4;
     opt.min_captions = 1;
     opt.max_captions = 6;
-    write_synthetic(dir_->file("p.h5"), opt);
-    file_ = new FeatureFile(FeatureFile::open(dir_->file("p.h5")));
+    file_ = new FeatureFile(testing::write_and_open(dir_->file("p.h5"), opt));
   }
   static void TearDownTestSuite() {
     delete file_;

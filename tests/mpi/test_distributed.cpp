@@ -13,9 +13,10 @@
 #include "dist/local_communicator.h"
 #include "dist/shard.h"
 #include "mpi/mpi_env.h"
-#include "trainer/evaluate.h"
+#include "support/synthetic_file.h"
+#include "eval/evaluate.h"
 #include "trainer/schedule.h"
-#include "trainer/build_model.h"
+#include "run/model_options.h"
 #include "trainer/step.h"
 
 namespace lica {
@@ -140,19 +141,19 @@ std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
   all.emplace_back("lica js embedding top_k 3", js);
   trainer::LossOptions kl;
   kl.lica_weight = 1.3;
-  kl.lica.divergence = trainer::Divergence::kKl;
+  kl.lica.divergence = loss::Divergence::kKl;
   kl.lica.min_affinity = 0.0;
   kl.lica.tau_intra = 0.5;
   kl.source = trainer::AffinitySource::kInput;
   all.emplace_back("lica kl input min_affinity 0", kl);
   // The fused form: pairs anywhere in the global batch, gradients through the all-gather.
   trainer::LossOptions fused_js = js;
-  fused_js.lica.form = trainer::LicaForm::kFused;
+  fused_js.lica.form = loss::LicaForm::kFused;
   fused_js.lica.tile_cols = 5;
   fused_js.lica.chunk_rows = 2;
   all.emplace_back("lica js fused tiles of 5", fused_js);
   trainer::LossOptions fused_kl = kl;
-  fused_kl.lica.form = trainer::LicaForm::kFused;
+  fused_kl.lica.form = loss::LicaForm::kFused;
   fused_kl.lica.tile_cols = 3;
   all.emplace_back("lica kl input fused tiles of 3", fused_kl);
   // AAI: ITC and IMS against momentum targets and queues, LMIM, and all with LICA.
@@ -269,19 +270,13 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
   namespace fs = std::filesystem;
   const auto dir = fs::temp_directory_path() / ("lica_mpi_eval_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  data::SyntheticOptions so;
-  so.videos = 185;
+  auto so = testing::synthetic_options(185, 10, 8, /*seed=*/3);
   so.test_fraction = 0.2;  // 37 test videos
-  so.video_dim = 10;
-  so.text_dim = 8;
   so.frames = 6;
   so.min_frames = 2;
   so.tokens = 5;
   so.min_tokens = 2;
-  so.seed = 3;
-  const auto path = (dir / "s.h5").string();
-  data::write_synthetic(path, so);
-  const auto file = data::FeatureFile::open(path);
+  const auto file = testing::write_and_open((dir / "s.h5").string(), so);
   const auto& split = file.split("test");
   ASSERT_EQ(split.videos.size(), 37u);
   trainer::LossOptions with_fusion;
@@ -294,9 +289,9 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
   for (auto [dsl, rerank] : {std::pair{false, 0}, std::pair{true, 0}, std::pair{false, 4},
                              std::pair{true, 4}}) {
     SCOPED_TRACE("dsl " + std::to_string(dsl) + " rerank " + std::to_string(rerank));
-    const trainer::EvalOptions opt{5, 3, dsl, 0.05, rerank};
-    const auto ref = trainer::evaluate_split(model, file, split, opt, local);
-    const auto got = trainer::evaluate_split(model, file, split, opt, comm());
+    const eval::EvalOptions opt{5, 3, dsl, 0.05, rerank};
+    const auto ref = eval::evaluate_split(model, file, split, opt, local);
+    const auto got = eval::evaluate_split(model, file, split, opt, comm());
     for (auto [a, b] : {std::pair{ref.t2v, got.t2v}, std::pair{ref.v2t, got.v2t}}) {
       EXPECT_EQ(a.count, b.count);
       EXPECT_EQ(a.r1, b.r1) << "dsl " << dsl;
@@ -307,8 +302,8 @@ TEST(Distributed, ShardedEvaluationEqualsSingleProcess) {
     }
   }
   // Re-ranking does change the ranks (the random fusion encoder reorders the top 4).
-  const auto plain = trainer::evaluate_split(model, file, split, {5, 3, false, 0.05, 0}, local);
-  const auto reranked = trainer::evaluate_split(model, file, split, {5, 3, false, 0.05, 4}, local);
+  const auto plain = eval::evaluate_split(model, file, split, {5, 3, false, 0.05, 0}, local);
+  const auto reranked = eval::evaluate_split(model, file, split, {5, 3, false, 0.05, 4}, local);
   EXPECT_NE(plain.t2v.mnr, reranked.t2v.mnr);
   EXPECT_NE(plain.v2t.mnr, reranked.v2t.mnr);
   fs::remove_all(dir);

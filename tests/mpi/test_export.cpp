@@ -12,8 +12,8 @@
 #include "dist/local_communicator.h"
 #include "mpi/mpi_env.h"
 #include "support/search_data.h"
-#include "trainer/export_embeddings.h"
-#include "trainer/search.h"
+#include "eval/export_embeddings.h"
+#include "eval/search.h"
 
 namespace lica {
 namespace {
@@ -38,12 +38,12 @@ TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
   const auto cfg = testing::make_search_data(dir, comm());
   const std::string spec = testing::checkpoint_of(dir).string();
   const auto wide = fs::path(dir) / "w.h5";
-  const auto s = trainer::export_embeddings(cfg, spec, "test", wide.string(), comm());
+  const auto s = eval::export_embeddings(cfg, spec, "test", wide.string(), comm());
   EXPECT_EQ(s.videos, 16);
   if (comm().rank() == 0) {
     dist::LocalCommunicator one;
     const auto single = fs::path(dir) / "w1.h5";
-    trainer::export_embeddings(cfg, spec, "test", single.string(), one);
+    eval::export_embeddings(cfg, spec, "test", single.string(), one);
     const auto a = data::read_embeddings(wide.string());
     const auto b = data::read_embeddings(single.string());
     const double dv = (a.videos.embeddings - b.videos.embeddings).abs().max().item<double>();
@@ -71,24 +71,24 @@ TEST(Export, EmbeddingFileAtWRanksEqualsOneProcess) {
 TEST(Search, LinesAtWRanksEqualOneProcess) {
   const std::string dir = shared_temp_dir("lica_mpi_search_");
   const auto cfg = testing::make_search_data(dir, comm());
-  trainer::SearchOptions opt;
+  eval::SearchOptions opt;
   opt.checkpoint = testing::checkpoint_of(dir).string();
   opt.queries = opt.candidates = cfg.data.path;
   opt.split = "test";
   opt.top_k = 4;
-  for (auto direction : {trainer::SearchDirection::kTextToVideo,
-                         trainer::SearchDirection::kVideoToText}) {
+  for (auto direction : {eval::SearchDirection::kTextToVideo,
+                         eval::SearchDirection::kVideoToText}) {
     opt.direction = direction;
     std::ostringstream wide;
-    const auto s = trainer::run_search(cfg, opt, wide, comm());
+    const auto s = eval::run_search(cfg, opt, wide, comm());
     if (comm().rank() != 0) {
       EXPECT_EQ(wide.str(), "") << "only rank 0 writes";
       continue;
     }
     dist::LocalCommunicator one;
     std::ostringstream single;
-    trainer::run_search(cfg, opt, single, one);
-    const bool t2v = direction == trainer::SearchDirection::kTextToVideo;
+    eval::run_search(cfg, opt, single, one);
+    const bool t2v = direction == eval::SearchDirection::kTextToVideo;
     EXPECT_EQ(t2v ? s.candidates : s.queries, 16);  // the test split's videos
     EXPECT_GT(t2v ? s.queries : s.candidates, 16);  // its captions
     const std::string lines = wide.str();

@@ -11,9 +11,10 @@
 #include <string>
 #include <type_traits>
 
-#include "trainer/build_model.h"
 #include "model/momentum.h"
-#include "trainer/checkpoint.h"
+#include "run/checkpoint.h"
+#include "run/model_options.h"
+#include "trainer/loss_options.h"
 #include "trainer/schedule.h"
 
 namespace lica::testing {
@@ -52,16 +53,16 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 
 inline StateDifference compare_checkpoints(const std::filesystem::path& a,
                                            const std::filesystem::path& b,
-                                           const trainer::Config& cfg) {
-  const auto file = trainer::open_features(cfg);
-  const auto options = trainer::dual_encoder_options(cfg, file);
+                                           const run::Config& cfg) {
+  const auto file = run::open_features(cfg);
+  const auto options = run::dual_encoder_options(cfg, file);
   model::DualEncoder ma(options), mb(options);
   auto oa = trainer::make_adamw(*ma, cfg.trainer.lr, cfg.trainer.weight_decay);
   auto ob = trainer::make_adamw(*mb, cfg.trainer.lr, cfg.trainer.weight_decay);
-  trainer::load_model(a, *ma);
-  trainer::load_model(b, *mb);
-  trainer::load_optimizer(a, *oa);
-  trainer::load_optimizer(b, *ob);
+  run::load_model(a, *ma);
+  run::load_model(b, *mb);
+  run::load_optimizer(a, *oa);
+  run::load_optimizer(b, *ob);
   StateDifference d;
   const auto pa = ma->named_parameters(), pb = mb->named_parameters();
   for (const auto& item : pa) {
@@ -76,8 +77,8 @@ inline StateDifference compare_checkpoints(const std::filesystem::path& a,
   if (trainer::loss_options(cfg).needs_momentum()) {
     const auto m = cfg.model.momentum;
     model::Momentum qa(options, ma, m.m, m.queue_size), qb(options, mb, m.m, m.queue_size);
-    trainer::load_momentum(a, *qa);
-    trainer::load_momentum(b, *qb);
+    run::load_momentum(a, *qa);
+    run::load_momentum(b, *qb);
     const auto ta = qa->named_buffers(), tb = qb->named_buffers();
     for (const auto& item : ta) d.momentum = std::max(d.momentum, max_abs_diff(item.value(), tb[item.key()]));
     const auto wa = qa->named_parameters(), wb = qb->named_parameters();

@@ -12,16 +12,16 @@
 
 #include "common/stop_signals.h"
 #include "data/synthetic.h"
-#include "trainer/config.h"
+#include "run/config.h"
 #include "trainer/train.h"
 
 namespace lica::testing {
 
 // 400 videos: 280 train, batch 24 (divisible by W = 1..4): 11 steps per epoch, 4 epochs = 44
 // steps, validation after each epoch. Dropout is on, so a resume must restore the generator.
-inline trainer::Config resume_config(const std::filesystem::path& data, const std::filesystem::path& run,
+inline run::Config resume_config(const std::filesystem::path& data, const std::filesystem::path& run,
                                      double dropout = 0.1) {
-  trainer::Config c;
+  run::Config c;
   c.data.path = data.string();
   c.model.embed_dim = 32;
   c.model.dropout = dropout;
@@ -34,7 +34,7 @@ inline trainer::Config resume_config(const std::filesystem::path& data, const st
   c.checkpoint.every_steps = 10;
   c.checkpoint.keep_last = 2;
   c.run.dir = run.string();
-  trainer::validate(c, "resume test config");
+  run::validate(c, "resume test config");
   return c;
 }
 
@@ -49,7 +49,7 @@ constexpr int64_t kResumeTotalSteps = 44;
 
 // Trains with SIGTERM raised (a real signal, through StopSignals) on rank `signal_rank`
 // right after step `stop_at`.
-inline trainer::TrainSummary train_until_signal(const trainer::Config& cfg, dist::Communicator& comm,
+inline trainer::TrainSummary train_until_signal(const run::Config& cfg, dist::Communicator& comm,
                                                int64_t stop_at, int signal_rank) {
   StopSignals signals;
   trainer::TrainOptions options;
@@ -60,7 +60,7 @@ inline trainer::TrainSummary train_until_signal(const trainer::Config& cfg, dist
   return trainer::train(cfg, comm, options);
 }
 
-inline trainer::TrainSummary resume_latest(const trainer::Config& cfg, dist::Communicator& comm) {
+inline trainer::TrainSummary resume_latest(const run::Config& cfg, dist::Communicator& comm) {
   trainer::TrainOptions options;
   options.resume = "latest";
   return trainer::train(cfg, comm, options);

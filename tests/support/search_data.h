@@ -7,15 +7,16 @@
 
 #include "data/synthetic.h"
 #include "dist/communicator.h"
-#include "trainer/config.h"
+#include "run/config.h"
+#include "support/synthetic_file.h"
 #include "trainer/train.h"
 
 namespace lica::testing {
 
 // 80 videos (16 test videos, ~55 test captions), features of 24 / 20 dims, embeddings of 16;
 // eval.batch_size 8 so that the test split is several encoding batches (sharded at W > 1).
-inline trainer::Config search_config(const std::filesystem::path& dir) {
-  trainer::Config c;
+inline run::Config search_config(const std::filesystem::path& dir) {
+  run::Config c;
   c.data.path = (dir / "s.h5").string();
   c.data.val_split = "";
   c.model.embed_dim = 16;
@@ -27,21 +28,17 @@ inline trainer::Config search_config(const std::filesystem::path& dir) {
   c.eval.batch_size = 8;
   c.checkpoint.every_steps = 0;
   c.run.dir = (dir / "run").string();
-  trainer::validate(c, "search test config");
+  run::validate(c, "search test config");
   return c;
 }
 
 // Writes the data into `dir` and trains one epoch (on `comm`'s ranks); returns the config and
 // leaves the checkpoint at checkpoint_of(dir).
-inline trainer::Config make_search_data(const std::filesystem::path& dir, dist::Communicator& comm) {
+inline run::Config make_search_data(const std::filesystem::path& dir, dist::Communicator& comm) {
   if (comm.rank() == 0) {
-    data::SyntheticOptions so;
-    so.videos = 80;
-    so.video_dim = 24;
-    so.text_dim = 20;
+    auto so = testing::synthetic_options(80, 24, 20, /*seed=*/11);
     so.frames = 6;
     so.tokens = 8;
-    so.seed = 11;
     so.test_fraction = 0.2;
     data::write_synthetic((dir / "s.h5").string(), so);
   }

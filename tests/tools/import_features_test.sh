@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/import_features.py end to end: makes the example input of tools/make_import_example.py,
 # imports it twice (token features as float16 from the MSR-VTT-shaped JSON; sentence features
-# as float32 from the plain-list JSON), validates both files against the schema (DESIGN §2)
+# as float32 from the plain-list JSON), validates both files against the schema (docs/design.md §2)
 # with lica_inspect when it is built and always with h5py, checks the values against the
 # source .npy files, checks the error paths (exit 2 with a message naming the id or file),
 # and trains one epoch on each file when lica_dist_train is built.

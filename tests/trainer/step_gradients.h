@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "dist/local_communicator.h"
-#include "trainer/numeric_grad.h"
+#include "support/numeric_grad.h"
 #include "trainer/step.h"
 
 namespace lica::trainer::testing {
@@ -32,7 +32,7 @@ inline std::pair<torch::Tensor, torch::Tensor> step_gradients(model::DualEncoder
     p.copy_(saved);
     return value;
   };
-  return {analytic, numeric_grad(f, p.detach())};
+  return {analytic, lica::testing::numeric_grad(f, p.detach())};
 }
 
 }  // namespace lica::trainer::testing

@@ -1,6 +1,6 @@
 // What a checkpoint holds: progress round-trips exactly, model and optimizer load back, and
 // a checkpoint of another model shape is refused naming the file.
-#include "trainer/checkpoint.h"
+#include "run/checkpoint.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -32,7 +32,7 @@ class CheckpointContent : public ::testing::Test {
 };
 
 TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
-  TrainingProgress p;
+  run::TrainingProgress p;
   p.step = 123, p.epoch = 4, p.step_in_epoch = 7, p.steps_per_epoch = 29, p.total_steps = 290;
   p.seed = 42, p.world_size = 8, p.metrics_bytes = 98765;
   p.best_metric = "t2v_mnr";
@@ -43,10 +43,10 @@ TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
   torch::manual_seed(1);
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
-  const auto path = write_checkpoint(dir_, 123, checkpoint_files(p, Config{}, *model, *opt,
-                                                                  rng_state().unsqueeze(0)));
-  ASSERT_EQ(verify_checkpoint(path), "");
-  const auto q = read_progress(path);
+  const auto path = run::write_checkpoint(dir_, 123, run::checkpoint_files(p, run::Config{}, *model, *opt,
+                                                                  run::rng_state().unsqueeze(0)));
+  ASSERT_EQ(run::verify_checkpoint(path), "");
+  const auto q = run::read_progress(path);
   EXPECT_EQ(q.step, 123);
   EXPECT_EQ(q.epoch, 4);
   EXPECT_EQ(q.step_in_epoch, 7);
@@ -61,7 +61,7 @@ TEST_F(CheckpointContent, ProgressRoundTripsExactly) {
   EXPECT_TRUE(std::isnan(q.best_value));
   EXPECT_EQ(q.last_train_record, p.last_train_record);
   EXPECT_EQ(q.last_eval_record, "");
-  EXPECT_EQ(read_checkpoint_config(path), Config{});
+  EXPECT_EQ(run::read_checkpoint_config(path), run::Config{});
 }
 
 TEST_F(CheckpointContent, ModelOptimizerAndGeneratorLoadBack) {
@@ -70,16 +70,16 @@ TEST_F(CheckpointContent, ModelOptimizerAndGeneratorLoadBack) {
   auto opt = make_adamw(*model, 1e-3, 0.1);
   for (auto& p : model->parameters()) p.mutable_grad() = torch::randn_like(p);
   opt->step();
-  const auto state = rng_state();
-  const auto path = write_checkpoint(
-      dir_, 1, checkpoint_files(TrainingProgress{}, Config{}, *model, *opt, state.unsqueeze(0)));
+  const auto state = run::rng_state();
+  const auto path = run::write_checkpoint(
+      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, state.unsqueeze(0)));
   const auto expected_draw = torch::rand({5});
 
   torch::manual_seed(3);  // a different initialisation
   auto other = small_model(8);
   auto other_opt = make_adamw(*other, 1e-3, 0.1);
-  load_model(path, *other);
-  load_optimizer(path, *other_opt);
+  run::load_model(path, *other);
+  run::load_optimizer(path, *other_opt);
   const auto a = model->parameters(), b = other->parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
   // The same gradients give the same update only if both moments and the step count match.
@@ -91,18 +91,18 @@ TEST_F(CheckpointContent, ModelOptimizerAndGeneratorLoadBack) {
   other_opt->step();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
 
-  set_rng_state(load_rng_states(path)[0]);
+  run::set_rng_state(run::load_rng_states(path)[0]);
   EXPECT_TRUE(torch::equal(torch::rand({5}), expected_draw));
 }
 
 TEST_F(CheckpointContent, AModelOfAnotherShapeIsRefusedNamingTheFile) {
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
-  const auto path = write_checkpoint(
-      dir_, 1, checkpoint_files(TrainingProgress{}, Config{}, *model, *opt, rng_state().unsqueeze(0)));
+  const auto path = run::write_checkpoint(
+      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
   auto wider = small_model(16);
   try {
-    load_model(path, *wider);
+    run::load_model(path, *wider);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find((path / "model.pt").string()), std::string::npos) << e.what();
@@ -114,11 +114,11 @@ TEST_F(CheckpointContent, AModelOfAnotherShapeIsRefusedNamingTheFile) {
 TEST_F(CheckpointContent, AShapeMismatchNamesTheTensorAndBothShapes) {
   auto model = small_model(8);
   auto opt = make_adamw(*model, 1e-3, 0.1);
-  const auto path = write_checkpoint(
-      dir_, 1, checkpoint_files(TrainingProgress{}, Config{}, *model, *opt, rng_state().unsqueeze(0)));
+  const auto path = run::write_checkpoint(
+      dir_, 1, run::checkpoint_files(run::TrainingProgress{}, run::Config{}, *model, *opt, run::rng_state().unsqueeze(0)));
   auto wider = small_model(16);
   try {
-    load_model(path, *wider);
+    run::load_model(path, *wider);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     const std::string what = e.what();
@@ -128,7 +128,7 @@ TEST_F(CheckpointContent, AShapeMismatchNamesTheTensorAndBothShapes) {
 }
 
 TEST(TrainingDifferences, ListsOnlyKeysThatChangeTheTraining) {
-  Config a, b;
+  run::Config a, b;
   b.trainer.threads = 7;
   b.trainer.log_every = 3;
   b.data.path = "/elsewhere/features.h5";
@@ -136,10 +136,10 @@ TEST(TrainingDifferences, ListsOnlyKeysThatChangeTheTraining) {
   b.dist.backend = "mpi";
   b.checkpoint.keep_last = 9;
   b.run.dir = "runs/other";
-  EXPECT_TRUE(training_differences(a, b).empty());
+  EXPECT_TRUE(run::training_differences(a, b).empty());
   b.loss.lica.weight = 0.5;
   b.model.embed_dim = 128;
-  EXPECT_EQ(training_differences(a, b),
+  EXPECT_EQ(run::training_differences(a, b),
             (std::vector<std::string>{"model.embed_dim: 256 -> 128", "loss.lica.weight: 0 -> 0.5"}));
 }
 

@@ -7,10 +7,11 @@
 #include <cmath>
 #include <filesystem>
 
+#include "data/batch.h"
 #include "dist/local_communicator.h"
 #include "model/momentum.h"
+#include "run/device.h"
 #include "support/resume_runs.h"
-#include "trainer/device.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 #include "trainer/train.h"
@@ -50,7 +51,7 @@ Setup every_term(model::Precision precision, const torch::Device& device = torch
   s.batch.text = torch::randn({b, 6, 10});
   s.batch.video_mask = torch::arange(5).unsqueeze(0) < torch::randint(1, 6, {b, 1});
   s.batch.text_mask = torch::arange(6).unsqueeze(0) < torch::randint(1, 7, {b, 1});
-  s.batch = batch_to(s.batch, device);
+  s.batch = data::batch_to(s.batch, device);
   s.options.lica_weight = 0.5;
   s.options.itc = {0.3, 0.07};
   s.options.ims = {0.2, 0.07};
@@ -99,7 +100,7 @@ TEST(Precision, Bf16StepLossIsFiniteAndWithinOnePercentOfFp32) {
 // the fp32 reference is fp32.
 TEST(Precision, Bf16StepOnCudaIsWithinOnePercentOfFp32) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  use_device(torch::Device(torch::kCUDA, 0), /*tf32=*/false);
+  run::use_device(torch::Device(torch::kCUDA, 0), /*tf32=*/false);
   expect_bf16_close_to_fp32(torch::Device(torch::kCUDA, 0));
 }
 

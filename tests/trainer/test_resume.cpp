@@ -8,9 +8,9 @@
 #include "dist/local_communicator.h"
 #include "support/checkpoint_compare.h"
 #include "support/resume_runs.h"
-#include "trainer/checkpoint.h"
-#include "trainer/build_model.h"
-#include "trainer/checkpoint_store.h"
+#include "run/checkpoint.h"
+#include "run/model_options.h"
+#include "run/checkpoint_store.h"
 
 namespace lica::trainer {
 namespace {
@@ -28,7 +28,7 @@ class Resume : public ::testing::Test {
     straight_ = train(config("straight"), comm);
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
-  static Config config(const std::string& run, double dropout = 0.1) {
+  static run::Config config(const std::string& run, double dropout = 0.1) {
     return testing::resume_config(dir_ / "s.h5", dir_ / run, dropout);
   }
   static fs::path final_checkpoint(const std::string& run) {
@@ -48,7 +48,7 @@ TEST_F(Resume, StoppedBySigtermAndResumedIsBitwiseTheStraightRun) {
   const auto first = testing::train_until_signal(cfg, comm_, 20, 0);
   EXPECT_TRUE(first.stopped);
   EXPECT_EQ(first.steps, 20);
-  EXPECT_EQ(read_pointer(dir_ / "stopped" / "checkpoints", "latest"), "step_20");
+  EXPECT_EQ(run::read_pointer(dir_ / "stopped" / "checkpoints", "latest"), "step_20");
 
   const auto second = testing::resume_latest(cfg, comm_);
   EXPECT_FALSE(second.stopped);
@@ -99,10 +99,10 @@ TEST_F(Resume, AaiMomentumQueuesAndHeadsResumeBitwise) {
   EXPECT_EQ(testing::comparable_records(dir_ / "aai_stopped"), testing::comparable_records(dir_ / "aai_straight"));
   // A resume that did not restore the queues would differ: the straight run's queues are full.
   const auto ckpt = final_checkpoint("aai_straight");
-  const auto options = dual_encoder_options(cfg, open_features(cfg));
+  const auto options = run::dual_encoder_options(cfg, run::open_features(cfg));
   model::DualEncoder online(options);
   model::Momentum fresh(options, online, 0.9, 60);
-  load_momentum(ckpt, *fresh);
+  run::load_momentum(ckpt, *fresh);
   EXPECT_EQ(fresh->filled(), 60);
   EXPECT_GT(straight.last_loss, 0.0);
 }
@@ -110,12 +110,12 @@ TEST_F(Resume, AaiMomentumQueuesAndHeadsResumeBitwise) {
 TEST_F(Resume, ATruncatedCheckpointFallsBackToThePreviousOne) {
   const auto cfg = config("truncated");
   ASSERT_TRUE(testing::train_until_signal(cfg, comm_, 20, 0).stopped);
-  const auto kept = list_checkpoints(dir_ / "truncated" / "checkpoints");  // newest first
+  const auto kept = run::list_checkpoints(dir_ / "truncated" / "checkpoints");  // newest first
   ASSERT_GE(kept.size(), 2u);
   ASSERT_EQ(kept[0].filename(), "step_20");
   fs::resize_file(kept[0] / "model.pt", fs::file_size(kept[0] / "model.pt") / 2);
   const auto resumed = testing::resume_latest(cfg, comm_);
-  EXPECT_EQ(resumed.start_step, *checkpoint_step(kept[1]));
+  EXPECT_EQ(resumed.start_step, *run::checkpoint_step(kept[1]));
   EXPECT_EQ(resumed.steps, kResumeTotalSteps);
   const auto d = testing::compare_checkpoints(final_checkpoint("straight"), final_checkpoint("truncated"), cfg);
   EXPECT_EQ(d.params, 0.0);
@@ -129,7 +129,7 @@ TEST_F(Resume, ATruncatedCheckpointFallsBackToThePreviousOne) {
 TEST_F(Resume, NoValidCheckpointIsAnInputError) {
   const auto cfg = config("corrupt");
   ASSERT_TRUE(testing::train_until_signal(cfg, comm_, 12, 0).stopped);  // step_10, step_12
-  for (const auto& dir : list_checkpoints(dir_ / "corrupt" / "checkpoints")) {
+  for (const auto& dir : run::list_checkpoints(dir_ / "corrupt" / "checkpoints")) {
     fs::resize_file(dir / "optimizer.pt", 10);
   }
   try {
@@ -143,10 +143,10 @@ TEST_F(Resume, NoValidCheckpointIsAnInputError) {
 TEST_F(Resume, RetentionKeepsTheNewestAndTheBest) {
   // keep_last 2 with a checkpoint every 10 steps and one after each improving validation.
   const fs::path root = dir_ / "straight" / "checkpoints";
-  const auto left = list_checkpoints(root);
-  const std::string best = read_pointer(root, "best");
+  const auto left = run::list_checkpoints(root);
+  const std::string best = run::read_pointer(root, "best");
   ASSERT_FALSE(best.empty());
-  EXPECT_EQ(verify_checkpoint(root / best), "");
+  EXPECT_EQ(run::verify_checkpoint(root / best), "");
   std::vector<std::string> names;
   for (const auto& p : left) names.push_back(p.filename().string());
   std::vector<std::string> expected{"step_44", "step_40"};
@@ -162,7 +162,7 @@ TEST_F(Resume, RetentionKeepsTheNewestAndTheBest) {
     }
   }
   EXPECT_EQ(best, "step_" + std::to_string(top_step));
-  const auto p = read_progress(root / best);
+  const auto p = run::read_progress(root / best);
   EXPECT_NEAR(p.metric_value, top, 1e-6);  // metrics.jsonl has 10 significant digits
   EXPECT_EQ(p.best_checkpoint, best);
 }

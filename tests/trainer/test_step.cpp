@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dist/local_communicator.h"
-#include "trainer/losses.h"
+#include "loss/infonce.h"
 
 namespace lica::trainer {
 namespace {
@@ -42,13 +42,13 @@ TEST(StepLosses, ZeroWeightIsBitwiseTheBaseline) {
   dist::LocalCommunicator local;
   auto v = model->encode_video(batch.video, batch.video_mask);
   auto t = model->encode_text(batch.text, batch.text_mask);
-  auto baseline = infonce_loss(v, t, model->scale());
+  auto baseline = loss::infonce_loss(v, t, model->scale());
   const auto expect = gradients(model, baseline);
 
   LossOptions off;
   off.lica_weight = 0.0;
   off.lica.top_k = 2;  // every other LICA setting is irrelevant at λ = 0
-  off.lica.divergence = Divergence::kKl;
+  off.lica.divergence = loss::Divergence::kKl;
   auto losses = step_losses(model, nullptr, local, batch, 0, off);
   EXPECT_TRUE(torch::equal(losses.total, baseline));
   EXPECT_EQ(losses.intra_video.item<double>(), 0.0);

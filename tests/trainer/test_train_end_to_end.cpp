@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "trainer/config.h"
+#include "run/config.h"
 
 namespace lica::trainer {
 namespace {
@@ -77,9 +77,9 @@ TEST_F(TrainEndToEnd, WritesTheRunDirectory) {
   ASSERT_EQ(first_.code, 0) << first_.output;
   const auto run1 = dir_ / "run1";
   // The resolved config is the file plus the override, and reads back identically.
-  auto expect = load_config((dir_ / "c.yaml").string());
-  apply_override(expect, "run.dir=" + run1.string());
-  EXPECT_TRUE(load_config((run1 / "config.yaml").string()) == expect);
+  auto expect = run::load_config((dir_ / "c.yaml").string());
+  run::apply_override(expect, "run.dir=" + run1.string());
+  EXPECT_TRUE(run::load_config((run1 / "config.yaml").string()) == expect);
   std::ifstream log(run1 / "train.log");
   std::stringstream text;
   text << log.rdbuf();
@@ -228,7 +228,7 @@ TEST_F(TrainEndToEnd, DumpConfigPrintsTheResolvedConfig) {
                    " --set trainer.lr=0.5 --dump-config",
                dir_);
   ASSERT_EQ(r.code, 0) << r.output;
-  auto dumped = parse_config_yaml(r.output, "dump");
+  auto dumped = run::parse_config_yaml(r.output, "dump");
   EXPECT_DOUBLE_EQ(dumped.trainer.lr, 0.5);
   EXPECT_EQ(dumped.model.embed_dim, 64);
 }
