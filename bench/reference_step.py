@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-"""reference_step.py: the training step of train_bench in PyTorch eager, for comparison.
+"""reference_step.py: the training step of train_bench in eager PyTorch, as a PyTorch user
+writes it: the yardstick of lica's speed figures (docs/performance.md).
 
-The same model (CLIP4Clip seqTransf video tower, text tower with EOT or mean pooling, learned
-logit scale), the same losses (symmetric InfoNCE, and LICA's JS or KL intra-modal consistency
-in its direct form, DESIGN section 4), the same AdamW groups, gradient clipping and
-logit-scale clamp, on random inputs of the same shape; one process, one device. It takes
-train_bench's arguments (--config, --set, --batches, --lica, --frames, ...) and prints the
-same JSON line per configuration, so the two outputs compare line by line
-(docs/performance.md). LICA always runs in the direct form here: --lica-forms is accepted and
-only the first line per B and LICA setting is printed, with "form": "direct".
+The same model as lica's (CLIP4Clip seqTransf video tower, text tower with EOT or mean
+pooling, learned logit scale) built from the installed torch's stock modules: each tower an
+nn.Linear to D, a learned position table and an nn.TransformerEncoder of pre-LN, batch-first
+nn.TransformerEncoderLayers with QuickGELU and src_key_padding_mask (whose
+nn.MultiheadAttention takes F.scaled_dot_product_attention on torch >= 2). The same losses
+(symmetric InfoNCE with F.cross_entropy both ways, and LICA's JS or KL intra-modal
+consistency in its direct form, DESIGN section 4), torch.optim.AdamW with lica's groups
+(fused on CUDA from torch 2), clip_grad_norm_ and the logit-scale clamp, on random inputs of
+the same shape; one process, one device. It takes train_bench's arguments (--config, --set,
+--batches, --lica, --frames, ...) and prints the same JSON line per configuration, so the two
+outputs compare line by line. LICA always runs in the direct form here: --lica-forms is
+accepted and only the first line per B and LICA setting is printed, with "form": "direct".
 
-Needs torch (the H100 machine's python); --flops-only prints each configuration's model
-FLOPs and parameter count without torch, which the smoke test compares with train_bench's.
+--check-step FILE runs one step from the weights and inputs `train_bench --dump-step FILE`
+wrote and checks that its loss and gradients are lica's (the smoke test does), so the
+yardstick is provably the same model. --flops-only prints each configuration's model FLOPs
+and parameter count without torch, which the smoke test compares with train_bench's.
 """
 import argparse
 import gc
@@ -213,92 +220,112 @@ def neighbour_count(top_k, batch):
 
 
 def make_model(torch, cfg, video_dim, text_dim):
+    """The dual encoder as a PyTorch user writes it, from the stock modules: each tower an
+    optional nn.Linear to D, an nn.TransformerEncoder of pre-LN nn.TransformerEncoderLayers
+    (batch-first, QuickGELU, src_key_padding_mask) after a learned position table, then
+    pooling and L2 normalisation. nn.MultiheadAttention inside the layer takes
+    F.scaled_dot_product_attention on torch >= 2."""
     nn = torch.nn
+    F = nn.functional
     D = cfg["model.embed_dim"]
     dropout = float(cfg["model.dropout"])
 
-    class Block(nn.Module):
-        """Pre-LayerNorm residual attention block with QuickGELU (src/model/transformer.cpp)."""
+    class QuickGELU(nn.Module):
+        """CLIP's activation, x * sigmoid(1.702 x)."""
 
-        def __init__(self, heads):
+        def forward(self, x):
+            return x * torch.sigmoid(1.702 * x)
+
+    def pooled(x, mask, how):
+        if how == "eot":  # the last valid position
+            last = mask.sum(1) - 1
+            return x[torch.arange(x.shape[0], device=x.device), last]
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(1) / m.sum(1)
+
+    class Tower(nn.Module):
+        def __init__(self, in_dim, max_len, layers, heads, pooling, residual):
             super().__init__()
-            self.ln_attn = nn.LayerNorm(D)
-            self.attn = nn.MultiheadAttention(D, heads, dropout=dropout)  # sequence-first
-            self.ln_mlp = nn.LayerNorm(D)
-            self.fc = nn.Linear(D, 4 * D)
-            self.proj = nn.Linear(4 * D, D)
-            self.drop = nn.Dropout(dropout)
+            self.proj = nn.Linear(in_dim, D) if in_dim != D else None
+            self.pooling, self.residual = pooling, residual
+            self.encoder = None
+            if layers > 0:
+                self.position = nn.Parameter(torch.randn(max_len, D) * 0.01)
+                layer = nn.TransformerEncoderLayer(D, heads, 4 * D, dropout,
+                                                   activation=QuickGELU(), batch_first=True,
+                                                   norm_first=True)
+                self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
-        def forward(self, x, pad):  # x [L, B, D]; pad [B, L] True = padded
-            h = self.ln_attn(x)
-            y = x + self.drop(self.attn(h, h, h, key_padding_mask=pad, need_weights=False)[0])
-            m = self.fc(self.ln_mlp(y))
-            m = m * torch.sigmoid(1.702 * m)
-            return y + self.drop(self.proj(m))
-
-    class PositionalTransformer(nn.Module):
-        def __init__(self, max_len, layers, heads):
-            super().__init__()
-            self.position = nn.Parameter(torch.randn(max_len, D) * 0.01)
-            self.blocks = nn.ModuleList([Block(heads) for _ in range(layers)])
-
-        def forward(self, x, mask):  # x [B, L, D]; mask [B, L] True = valid
-            h = (x + self.position[: x.shape[1]].unsqueeze(0)).transpose(0, 1)
-            pad = ~mask
-            for block in self.blocks:
-                h = block(h, pad)
-            return h.transpose(0, 1)
-
-    def zero_padding(x, mask):
-        return x * mask.to(x.dtype).unsqueeze(-1)
-
-    def masked_mean(x, mask):
-        m = mask.to(x.dtype).unsqueeze(-1)
-        return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-    def last_valid(x, mask):
-        last = mask.long().sum(1).sub(1).clamp_min(0)
-        return x.gather(1, last.view(-1, 1, 1).expand(x.shape[0], 1, x.shape[2])).squeeze(1)
+        def forward(self, x, mask):  # x [B, L, in_dim]; mask [B, L] True = valid
+            if self.proj is not None:
+                x = self.proj(x)
+            x = x * mask.unsqueeze(-1).to(x.dtype)  # padded positions are zero
+            if self.encoder is not None:
+                h = self.encoder(x + self.position[: x.shape[1]], src_key_padding_mask=~mask)
+                x = (h + x if self.residual else h) * mask.unsqueeze(-1).to(x.dtype)
+            return F.normalize(pooled(x, mask, self.pooling), dim=-1)
 
     class DualEncoder(nn.Module):
         def __init__(self):
             super().__init__()
-            self.video_proj = nn.Linear(video_dim, D) if video_dim != D else None
-            self.temporal = (PositionalTransformer(cfg["model.max_frames"], cfg["model.video.layers"],
-                                                   cfg["model.video.heads"])
-                             if cfg["model.video.encoder"] == "seqTransf" else None)
-            self.text_proj = nn.Linear(text_dim, D) if text_dim != D else None
-            self.tokens = (PositionalTransformer(cfg["model.max_tokens"], cfg["model.text.layers"],
-                                                 cfg["model.text.heads"])
-                           if cfg["model.text.layers"] > 0 else None)
-            self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg["model.init_temperature"])))
+            seq = cfg["model.video.encoder"] == "seqTransf"
+            # The video tower's transformer output is added to its input, as CLIP4Clip's.
+            self.video = Tower(video_dim, cfg["model.max_frames"],
+                               cfg["model.video.layers"] if seq else 0,
+                               cfg["model.video.heads"], "mean", residual=True)
+            self.text = Tower(text_dim, cfg["model.max_tokens"], cfg["model.text.layers"],
+                              cfg["model.text.heads"], cfg["model.text.pooling"], residual=False)
+            self.logit_scale = nn.Parameter(
+                torch.tensor(math.log(1.0 / cfg["model.init_temperature"])))
 
         def encode_video(self, frames, mask):
-            x = self.video_proj(frames) if self.video_proj is not None else frames
-            x = zero_padding(x, mask)
-            if self.temporal is not None:
-                x = zero_padding(self.temporal(x, mask) + x, mask)  # residual, as CLIP4Clip
-            return nn.functional.normalize(masked_mean(x, mask), dim=-1)
+            return self.video(frames, mask)
 
         def encode_text(self, tokens, mask):
-            x = self.text_proj(tokens) if self.text_proj is not None else tokens
-            x = zero_padding(x, mask)
-            if self.tokens is not None:
-                x = zero_padding(self.tokens(x, mask), mask)
-            pooled = last_valid(x, mask) if cfg["model.text.pooling"] == "eot" else masked_mean(x, mask)
-            return nn.functional.normalize(pooled, dim=-1)
+            return self.text(tokens, mask)
 
     return DualEncoder()
 
 
-def make_adamw(torch, model, cfg):
-    """lica's groups (src/trainer/schedule.cpp): matrices decay except position tables."""
+# The names lica gives the same parameters (src/model): reference name -> lica name.
+LICA_NAMES = [
+    (r"^(video|text)\.proj\.", r"\1.proj."),
+    (r"^video\.position$", "video.temporal.position"),
+    (r"^text\.position$", "text.tokens.position"),
+    (r"^video\.encoder\.layers\.(\d+)\.", r"video.temporal.transformer.block\1."),
+    (r"^text\.encoder\.layers\.(\d+)\.", r"text.tokens.transformer.block\1."),
+]
+LICA_LAYER_NAMES = {"norm1": "ln_attn", "self_attn": "attn", "norm2": "ln_mlp",
+                    "linear1": "fc", "linear2": "proj"}
+
+
+def lica_name(name):
+    for pattern, replacement in LICA_NAMES:
+        renamed = re.sub(pattern, replacement, name)
+        if renamed != name:
+            if ".block" in renamed:
+                head, _, tail = renamed.partition(".block")
+                index, _, rest = tail.partition(".")
+                part, _, leaf = rest.partition(".")
+                renamed = f"{head}.block{index}.{LICA_LAYER_NAMES[part]}.{leaf}"
+            return renamed
+    return name
+
+
+def make_adamw(torch, model, cfg, device):
+    """lica's groups (src/trainer/schedule.cpp): matrices decay except position tables.
+    PyTorch's default implementation (for-each on CUDA), the fused one on CUDA from torch 2."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and "position" not in name else no_decay).append(p)
+    fused = {"fused": True} if device.type == "cuda" and torch_major(torch) >= 2 else {}
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg["trainer.weight_decay"]},
                               {"params": no_decay, "weight_decay": 0.0}],
-                             lr=cfg["trainer.lr"], betas=(0.9, 0.98), eps=1e-6)
+                             lr=cfg["trainer.lr"], betas=(0.9, 0.98), eps=1e-6, **fused)
+
+
+def torch_major(torch):
+    return int(torch.__version__.split(".")[0])
 
 
 def infonce(torch, v, t, s):
@@ -399,7 +426,7 @@ def measure(torch, cfg, batch_size, lica_weight, device, precision):
     expected = count_params(cfg, ARGS.video_dim, ARGS.text_dim)
     if params != expected:
         raise AssertionError(f"reference model has {params} parameters, count_params says {expected}")
-    optimizer = make_adamw(torch, model, cfg)
+    optimizer = make_adamw(torch, model, cfg, device)
     batch = random_batch(torch, batch_size, ARGS.frames, ARGS.tokens, ARGS.video_dim,
                          ARGS.text_dim, device, cfg["trainer.seed"] + 1000003)
     if device.type == "cuda":
@@ -459,6 +486,54 @@ def measure(torch, cfg, batch_size, lica_weight, device, precision):
     return ms, params, peak, kind
 
 
+def check_step(torch, cfg, path):
+    """Runs one step's losses and backward from the weights and inputs train_bench wrote
+    (--dump-step) and compares the loss and every gradient with lica's. Returns the exit
+    status: 0 when each agrees within --tolerance, relative to the tensor's largest
+    magnitude (fp32 rounding; the two order their sums differently), else 1."""
+    saved = torch.load(path)
+    video, video_mask = saved["video"], saved["video_mask"]
+    text, text_mask = saved["text"], saved["text_mask"]
+    model = make_model(torch, cfg, video.shape[2], text.shape[2]).train()
+    names = {name: lica_name(name) for name, _ in model.named_parameters()}
+    lica_params = {k[len("param."):] for k in saved if k.startswith("param.")}
+    if set(names.values()) != lica_params:
+        print(f"check-step: parameters differ: reference only {sorted(set(names.values()) - lica_params)}, "
+              f"lica only {sorted(lica_params - set(names.values()))}", file=sys.stderr)
+        return 1
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(saved["param." + names[name]])
+    lica_weight = float(saved["lica_weight"])
+    loss = step_losses(torch, model, (video, video_mask, text, text_mask), cfg, lica_weight,
+                       lambda: torch.autocast("cpu", enabled=False))
+    loss.backward()
+    worst, failures = 0.0, []
+
+    def compare(what, mine, theirs):
+        nonlocal worst
+        scale = max(theirs.abs().max().item(), 1e-30)
+        err = (mine - theirs).abs().max().item() / scale
+        worst = max(worst, err)
+        if not err <= ARGS.tolerance:
+            failures.append(f"{what}: relative difference {err:.3g}")
+
+    compare("loss", loss.detach(), saved["loss"])
+    for name, p in model.named_parameters():
+        key = "grad." + names[name]
+        if (p.grad is None) != (key not in saved):
+            failures.append(f"{names[name]}: a gradient on one side only")
+        elif p.grad is not None:
+            compare(names[name], p.grad, saved[key])
+    print(json.dumps({"check_step": path, "lica_weight": lica_weight, "loss": loss.item(),
+                      "lica_loss": saved["loss"].item(), "params": len(names),
+                      "worst_relative_difference": worst, "tolerance": ARGS.tolerance,
+                      "ok": not failures}))
+    for failure in failures:
+        print(f"check-step: {failure}", file=sys.stderr)
+    return 0 if not failures else 1
+
+
 def is_out_of_memory(torch, error):
     oom = getattr(torch.cuda, "OutOfMemoryError", None)
     return (oom is not None and isinstance(error, oom)) or isinstance(error, MemoryError) or (
@@ -492,6 +567,12 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--flops-only", action="store_true",
                    help="print each configuration's model FLOPs and parameters; needs no torch")
+    p.add_argument("--check-step", default="", metavar="FILE",
+                   help="instead of timing: compare one step's loss and gradients with those "
+                        "train_bench --dump-step FILE wrote from the same weights and inputs")
+    p.add_argument("--tolerance", type=float, default=1e-5,
+                   help="--check-step: largest difference allowed, relative to each tensor's "
+                        "largest magnitude")
     args = p.parse_args(argv)
     for name in ("frames", "tokens", "video_dim", "text_dim", "steps"):
         if getattr(args, name) <= 0:
@@ -553,6 +634,8 @@ def main(argv):
 
     if ARGS.threads > 0:
         torch.set_num_threads(ARGS.threads)
+    if ARGS.check_step:
+        return check_step(torch, cfg, ARGS.check_step)
     cuda = ARGS.device == "cuda" or (ARGS.device == "auto" and torch.cuda.is_available())
     if cuda and not torch.cuda.is_available():
         print("reference_step: --device cuda: no CUDA device is visible", file=sys.stderr)

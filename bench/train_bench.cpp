@@ -18,12 +18,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
+#include <torch/csrc/jit/serialization/pickle.h>
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#endif
+
 #include "bench_util.h"
 #include "common/cli.h"
+#include "common/cpu_memory.h"
 #include "common/error.h"
 #include "common/json_line.h"
 #include "common/logging.h"
@@ -152,7 +160,73 @@ struct Run {
   torch::Device device;
   lica::run::FeatureShape shape;
   int64_t warmup, steps;
+  std::string profile_path;  // --profile: LibTorch's profiler over the timed steps
 };
+
+// LibTorch's (legacy) profiler from construction to destruction, writing a Chrome trace of
+// every op to `path`; nothing when `path` is empty or this LibTorch lacks it.
+class Profile {
+ public:
+  explicit Profile(const std::string& path) {
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+    if (!path.empty()) record_ = std::make_unique<torch::autograd::profiler::RecordProfile>(path);
+#else
+    if (!path.empty()) throw lica::InputError("--profile: this LibTorch has no legacy profiler");
+#endif
+  }
+
+ private:
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> record_;
+#endif
+};
+
+// The model every configuration starts from: seeded by trainer.seed, the same on every rank.
+lica::model::DualEncoder seeded_model(const Run& run, const lica::run::Config& cfg) {
+  lica::run::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), run.device);
+  lica::model::DualEncoder model(lica::run::dual_encoder_options(cfg, run.shape));
+  model->to(run.device);
+  model->train();
+  lica::dist::broadcast_parameters(run.comm, model->parameters());
+  return model;
+}
+
+// This rank's share of the global batch, random and seeded per rank.
+lica::data::Batch rank_batch(const Run& run, const lica::run::Config& cfg) {
+  const auto [r0, r1] =
+      lica::dist::shard_range(cfg.trainer.batch_size, run.comm.rank(), run.comm.world_size());
+  return random_batch(r1 - r0, run.shape, run.device,
+                      static_cast<uint64_t>(cfg.trainer.seed) +
+                          1000003u * static_cast<uint64_t>(run.comm.rank() + 1));
+}
+
+// One step's losses and gradients from the seeded model, with the weights and the inputs
+// they came from, in a file Python's torch.load reads: `reference_step.py --check-step`
+// runs its own step from the same weights and inputs and compares (docs/performance.md).
+void dump_step(const Run& run, const lica::run::Config& cfg, const std::string& path) {
+  auto model = seeded_model(run, cfg);
+  const auto batch = rank_batch(run, cfg);
+  const lica::model::Momentum no_momentum{nullptr};
+  c10::Dict<std::string, torch::Tensor> out;
+  for (const auto& p : model->named_parameters()) {
+    out.insert("param." + p.key(), p.value().detach().clone().cpu());
+  }
+  auto losses = tr::step_losses(model, no_momentum, run.comm, batch, 0, tr::loss_options(cfg));
+  losses.total.backward();
+  for (const auto& p : model->named_parameters()) {
+    if (p.value().grad().defined()) out.insert("grad." + p.key(), p.value().grad().cpu());
+  }
+  out.insert("loss", losses.total.detach().cpu());
+  out.insert("lica_weight", torch::tensor(cfg.loss.lica.weight, torch::kDouble));
+  out.insert("video", batch.video.cpu());
+  out.insert("video_mask", batch.video_mask.cpu());
+  out.insert("text", batch.text.cpu());
+  out.insert("text_mask", batch.text_mask.cpu());
+  const auto bytes = torch::pickle_save(c10::IValue(out));
+  std::ofstream file(path, std::ios::binary);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file.good()) throw lica::InputError("--dump-step: cannot write '" + path + "'");
+}
 
 Measurement measure(const Run& run, const lica::run::Config& cfg) {
   auto& comm = run.comm;
@@ -165,11 +239,7 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
     if (comm.world_size() > 1) comm.barrier();
     return Clock::now();
   };
-  lica::run::seed_generators(static_cast<uint64_t>(cfg.trainer.seed), device);
-  lica::model::DualEncoder model(lica::run::dual_encoder_options(cfg, run.shape));
-  model->to(device);
-  model->train();
-  lica::dist::broadcast_parameters(comm, model->parameters());
+  auto model = seeded_model(run, cfg);
   auto optimizer = tr::make_adamw(*model, cfg.trainer.lr, cfg.trainer.weight_decay);
   lica::dist::GradientReducer reducer(comm, model->parameters(), cfg.dist.bucket_mb);
   const auto loss_opt = tr::loss_options(cfg);
@@ -177,14 +247,15 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
   without_lica.lica_weight = 0.0;
   const bool lica = loss_opt.lica_weight > 0.0;
   const auto [r0, r1] = lica::dist::shard_range(cfg.trainer.batch_size, comm.rank(), comm.world_size());
-  const auto batch = random_batch(r1 - r0, run.shape, device,
-                                  static_cast<uint64_t>(cfg.trainer.seed) + 1000003u * static_cast<uint64_t>(comm.rank() + 1));
+  const auto batch = rank_batch(run, cfg);
   const lica::model::Momentum no_momentum{nullptr};
 
   Measurement out;
   for (const auto& p : model->parameters()) out.params += p.numel();
   lica::bench::reset_peak_memory(device);
+  std::unique_ptr<Profile> profile;
   for (int64_t i = 0; i < run.warmup + run.steps; ++i) {
+    if (i == run.warmup) profile = std::make_unique<Profile>(run.profile_path);
     Timings t;
     {
       // The step.
@@ -240,9 +311,21 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
     }
     if (i >= run.warmup) out.ms.add(t);
   }
+  profile.reset();
   out.ms.divide(static_cast<double>(std::max<int64_t>(run.steps, 1)));
   out.peak_bytes = lica::bench::peak_memory_bytes(device);
   return out;
+}
+
+// The config of one configuration: batch B, LICA on (λ = loss.lica.weight, 1 if 0) in
+// `form`, or off.
+lica::run::Config configuration(const lica::run::Config& base, int64_t B, bool on, const std::string& form) {
+  lica::run::Config cfg = base;
+  cfg.trainer.batch_size = B;
+  cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
+  if (on) lica::run::apply_override(cfg, "loss.lica.form=" + form);
+  lica::run::validate(cfg, "train_bench");
+  return cfg;
 }
 
 bool is_out_of_memory(const std::exception& e) {
@@ -258,11 +341,13 @@ bool is_out_of_memory(const std::exception& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lica::keep_freed_cpu_memory();  // no page faults on each step's activations
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string config_path, batches_text = "256,1024,4096,16384", lica_text = "off,on";
     std::string forms_text = "chunked,fused", device_text = "auto", precision_text = "fp32";
     std::vector<std::string> overrides;
+    std::string dump_path, profile_path;
     int64_t frames = 12, tokens = 32, video_dim = 512, text_dim = 512;
     int64_t warmup = 3, steps = 10, threads = 0;
     double peak_tflops = 0.0;
@@ -303,6 +388,16 @@ int main(int argc, char** argv) {
                "fp32 (CUDA; no MFU on the CPU unless given)",
                &peak_tflops);
     cli.option("threads", "LibTorch threads per rank (0 = default)", &threads);
+    cli.option("profile",
+               "write a Chrome trace of every op of the timed steps (and the extra passes "
+               "that split them) to this file, LibTorch's profiler; the last configuration's "
+               "stays (tools/profile_summary.py sums it per op)",
+               &profile_path);
+    cli.option("dump-step",
+               "write one step of the first configuration (first B, LICA setting and form) to "
+               "this file instead of timing: weights, inputs, loss and gradients, for "
+               "reference_step.py --check-step (one process)",
+               &dump_path);
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
     lica::run::Config base = config_path.empty() ? lica::run::Config() : lica::run::load_config(config_path);
@@ -341,7 +436,14 @@ int main(int argc, char** argv) {
       const int world = comm->world_size();
       const lica::run::FeatureShape shape{video_dim, frames, text_dim, tokens,
                                    "--video-dim/--frames/--text-dim/--tokens"};
-      const Run run{*comm, device, shape, warmup, steps};
+      const Run run{*comm, device, shape, warmup, steps, profile_path};
+      if (!dump_path.empty()) {
+        if (world > 1) throw lica::InputError("--dump-step: runs in one process, not under mpirun");
+        const bool on = lica_modes.front() == "on";
+        dump_step(run, configuration(base, batches.front(), on, on ? forms.front() : "none"),
+                  dump_path);
+        return lica::kExitOk;
+      }
       for (int64_t B : batches) {
         if (B < world) {
           throw lica::InputError("--batches: " + std::to_string(B) + " is smaller than the " +
@@ -350,11 +452,7 @@ int main(int argc, char** argv) {
         for (const auto& mode : lica_modes) {
           const bool on = mode == "on";
           for (const auto& form : on ? forms : std::vector<std::string>{"none"}) {
-            lica::run::Config cfg = base;
-            cfg.trainer.batch_size = B;
-            cfg.loss.lica.weight = on ? (base.loss.lica.weight > 0 ? base.loss.lica.weight : 1.0) : 0.0;
-            if (on) lica::run::apply_override(cfg, "loss.lica.form=" + form);
-            lica::run::validate(cfg, "train_bench");
+            const lica::run::Config cfg = configuration(base, B, on, form);
             lica::JsonLine line;
             line.add("bench", "train_bench").add("B", B).add("lica", mode).add("form", form);
             line.add("world", world).add("device", device.is_cuda() ? "cuda" : "cpu");

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "common/cli.h"
+#include "common/cpu_memory.h"
 #include "common/logging.h"
 #include "common/stop_signals.h"
 #include "dist/abort_on_error.h"
@@ -12,6 +13,7 @@
 #include "trainer/train.h"
 
 int main(int argc, char** argv) {
+  lica::keep_freed_cpu_memory();  // no page faults on each step's activations
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string config_path;

@@ -22,6 +22,12 @@ torch::Tensor zero_padding(const torch::Tensor& x, const torch::Tensor& mask) {
   return x * mask.to(x.scalar_type()).unsqueeze(-1);
 }
 
+// masked_mean() of a sequence already zero at its padded positions: the same bits (x · 1 = x,
+// 0 · 0 = 0), one multiplication pass less forward and backward.
+torch::Tensor mean_of_zero_padded(const torch::Tensor& x, const torch::Tensor& mask) {
+  return x.sum(1) / mask.to(x.scalar_type()).sum(1, /*keepdim=*/true).clamp_min(1.0);
+}
+
 void check_inputs(const char* what, const torch::Tensor& x, const torch::Tensor& mask,
                   int64_t input_dim, int64_t max_len) {
   TORCH_CHECK(x.dim() == 3 && mask.dim() == 2 && mask.size(0) == x.size(0) &&
@@ -77,7 +83,8 @@ Encoded VideoEncoderImpl::encode(const torch::Tensor& frames, const torch::Tenso
     // Residual to the frame features, as CLIP4Clip; padded positions stay zero.
     x = zero_padding(temporal_->forward(x, mask) + x, mask);
   }
-  auto pooled = opt_.pooling == VideoPooling::kGpo ? gpo_->forward(x, mask) : masked_mean(x, mask);
+  auto pooled =
+      opt_.pooling == VideoPooling::kGpo ? gpo_->forward(x, mask) : mean_of_zero_padded(x, mask);
   return {torch::nn::functional::normalize(pooled,
                                            torch::nn::functional::NormalizeFuncOptions().dim(-1)),
           x};
@@ -99,7 +106,7 @@ Encoded TextEncoderImpl::encode(const torch::Tensor& tokens, const torch::Tensor
   if (opt_.layers > 0) x = zero_padding(tokens_->forward(x, mask), mask);
   auto pooled = opt_.pooling == TextPooling::kEot    ? last_valid(x, mask)
                 : opt_.pooling == TextPooling::kGpo ? gpo_->forward(x, mask)
-                                                    : masked_mean(x, mask);
+                                                    : mean_of_zero_padded(x, mask);
   return {torch::nn::functional::normalize(pooled,
                                            torch::nn::functional::NormalizeFuncOptions().dim(-1)),
           x};

@@ -35,7 +35,7 @@ torch::Tensor FusionEncoderImpl::forward(const torch::Tensor& video, const torch
   for (auto& layer : layers_) {
     const auto q = layer.ln->forward(h);
     h = h + drop_->forward(attend(*layer.cross, q, frames, video_pad));
-    h = layer.block->forward(h, text_pad);
+    h = layer.block->forward(h.transpose(0, 1), text_pad).transpose(0, 1);  // batch-first
   }
   const auto pooled = masked_mean(h.transpose(0, 1), text_mask);  // [B, D]
   return head_->forward(ln_out_->forward(pooled)).squeeze(1);

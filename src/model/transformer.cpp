@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
-#include "model/attention.h"
+#include "model/quick_gelu.h"
+#include "model/self_attention.h"
 
 namespace lica::model {
 
@@ -18,10 +19,10 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
 
 torch::Tensor ResidualAttentionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
   auto h = ln_attn_->forward(x);
-  auto attended = attend(*attn_, h, h, /*key_padding=*/pad);
+  auto attended = self_attend(*attn_, h, /*key_padding=*/pad);
   auto y = x + drop_->forward(attended);
   auto m = fc_->forward(ln_mlp_->forward(y));
-  m = m * torch::sigmoid(1.702 * m);  // QuickGELU, as CLIP
+  m = quick_gelu(m);  // as CLIP
   return y + drop_->forward(proj_->forward(m));
 }
 
@@ -34,9 +35,9 @@ TransformerImpl::TransformerImpl(const TransformerOptions& opt) {
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   auto pad = mask.logical_not();
-  auto h = x.transpose(0, 1);  // [L, B, W]: MultiheadAttention is sequence-first
+  auto h = x;  // batch-first throughout (self_attention.h)
   for (auto& block : blocks_) h = block->forward(h, pad);
-  return h.transpose(0, 1);
+  return h;
 }
 
 PositionalTransformerImpl::PositionalTransformerImpl(int64_t max_len,

@@ -1,7 +1,7 @@
 // A small pre-LayerNorm transformer over padded sequences, as CLIP's ResidualAttentionBlock
 // stack (CLIP4Clip's seqTransf uses the same block). Written on nn::MultiheadAttention's
-// parameters and attend() (attention.h) rather than nn::TransformerEncoder, so that LibTorch
-// 1.13 and 2.x run the same arithmetic, in bf16 under autocast too.
+// parameters and self_attend() (self_attention.h) rather than nn::TransformerEncoder, so that
+// LibTorch 1.13 and 2.x run the same arithmetic, in bf16 under autocast too, batch-first.
 #pragma once
 
 #include <torch/torch.h>
@@ -18,7 +18,7 @@ struct TransformerOptions {
 class ResidualAttentionBlockImpl : public torch::nn::Module {
  public:
   ResidualAttentionBlockImpl(int64_t width, int64_t heads, double dropout);
-  // x: [L, B, W]; pad: [B, L] bool, true = padded key (ignored by attention).
+  // x: [B, L, W] (batch-first); pad: [B, L] bool, true = padded key (ignored by attention).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pad);
 
  private:

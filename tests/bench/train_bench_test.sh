@@ -2,7 +2,9 @@
 # Smoke test of the step benchmark: train_bench on the CPU at tiny sizes prints one valid
 # JSON line per configuration (B x LICA off/on x form) with positive throughput and a time
 # split that adds up; reference_step.py compiles, and its FLOP and parameter arithmetic
-# (--flops-only, no torch needed) agrees with train_bench's for the same arguments.
+# (--flops-only, no torch needed) agrees with train_bench's for the same arguments. Where a
+# python with torch is installed, the reference runs, and its step from lica's weights and
+# inputs (train_bench --dump-step) gives lica's loss and gradients.
 # Usage: train_bench_test.sh TRAIN_BENCH SOURCE_DIR
 set -euo pipefail
 bench=$1
@@ -108,6 +110,23 @@ for r in reference:
         print(f"FAIL: B={r['B']} lica={r['lica']}: params/flops differ"); sys.exit(1)
 print("ok: reference_step.py ran with torch; its lines match train_bench's keys, parameters, FLOPs")
 PY
+  # The honest reference is lica's model: one step from the same weights and inputs gives
+  # the same loss and gradients (fp32 rounding), LICA off and on, with projections, text
+  # layers and EOT pooling (args), and as the run: widths = D, mean pooling.
+  same=(--batches 12 --frames 6 --tokens 7 --video-dim 16 --text-dim 16
+        --set model.embed_dim=16 --set model.video.heads=2 --set model.text.pooling=mean
+        --set loss.lica.top_k=4)
+  for case in "args" "same"; do
+    if [ "$case" = args ]; then set -- "${args[@]}"; else set -- "${same[@]}"; fi
+    for lica in off on; do
+      OMP_NUM_THREADS=1 "$bench" --device cpu --threads 1 "$@" --lica $lica \
+        --lica-forms chunked --dump-step "$tmp/step_${case}_$lica.pt"
+      OMP_NUM_THREADS=1 "$torch_python" "$src/bench/reference_step.py" --device cpu --threads 1 \
+        "$@" --lica $lica --check-step "$tmp/step_${case}_$lica.pt" \
+        || { echo "FAIL: reference_step.py's step differs from lica's ($case, LICA $lica)"; exit 1; }
+    done
+  done
+  echo "ok: the reference's loss and gradients equal lica's from the same weights"
 else
   echo "note: no python with torch here; reference_step.py checked by compilation and --flops-only"
 fi
