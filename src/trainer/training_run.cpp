@@ -32,15 +32,23 @@ void check_fits_the_ranks(TrainingRun& t) {
   run::check_backend_fits(t.device, t.comm.backend());
 }
 
-// The run directory, every rank's log file, the resolved config; threads, device, seeds.
+// The run directory (locked by rank 0), every rank's log file, the resolved config;
+// threads, device, seeds.
 void prepare_process(TrainingRun& t, bool resuming) {
   const auto& cfg = t.cfg;
-  if (t.rank0) run::prepare_run_dir(cfg.run.dir, resuming);
+  if (t.rank0) {
+    t.lock = run::RunLock::take(cfg.run.dir);  // before anything in it is read or written
+    run::prepare_run_dir(cfg.run.dir, resuming);
+  }
   t.comm.barrier();  // the directory exists before any rank opens its log there
   // Every rank logs to its own file; only rank 0 also prints progress to the terminal.
   const std::string log = t.rank0 ? "train.log" : "rank" + std::to_string(t.comm.rank()) + ".log";
   log_to_file((t.dir / log).string());
   if (!t.rank0) FLAGS_alsologtostderr = false;
+  if (t.rank0 && !t.lock.took_over_from().empty()) {
+    LOG(WARNING) << t.lock.path() << ": took over the lock of " << t.lock.took_over_from()
+                 << ", which ended without releasing it (killed, or its job is over)";
+  }
   if (t.rank0) write_file_atomically((t.dir / "config.yaml").string(), run::dump_config(cfg));
   if (cfg.trainer.threads > 0) torch::set_num_threads(static_cast<int>(cfg.trainer.threads));
   run::use_device(t.device, cfg.trainer.tf32);

@@ -17,6 +17,7 @@
 #include "run/checkpoint.h"
 #include "run/config.h"
 #include "run/run_dir.h"
+#include "run/run_lock.h"
 #include "trainer/global_batch.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
@@ -32,6 +33,7 @@ struct TrainingRun {
   bool rank0 = false;
   torch::Device device = torch::kCPU;
   std::filesystem::path resume_from;  // the checkpoint this run continues, "" = step 0
+  run::RunLock lock;                  // rank 0: the one writer of run.dir (run_lock.h)
 
   std::optional<data::FeatureFile> file;
   const data::SplitIndex* train_split = nullptr;
