@@ -14,7 +14,9 @@
 // (the encoders alone), so loss = step_losses - forward; the LICA term's share by running
 // the same step's losses and backward once more without the term (λ = 0), so
 // lica = (losses - losses without) + (backward - backward without). Those extra passes are
-// not counted in the step time; on CUDA every clock read follows a device synchronise.
+// not counted in the step time; on CUDA every clock read follows a device synchronise. With
+// trainer.micro_batch the step is micro_batched_step (losses_ms holds the encoders' two
+// passes, the losses and backward; backward_ms is 0) and the LICA share compares two of them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -46,6 +48,7 @@
 #include "run/device.h"
 #include "run/model_options.h"
 #include "trainer/loss_options.h"
+#include "trainer/micro_batch.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
@@ -260,17 +263,27 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
     {
       // The step.
       auto t0 = start();
-      auto losses = tr::step_losses(model, no_momentum, comm, batch, r0, loss_opt);
-      sync();
-      t.losses = ms_since(t0);
-      t0 = Clock::now();
-      optimizer->zero_grad();
-      reducer.prepare();
-      losses.total.backward();
-      sync();
-      t.backward = ms_since(t0);
-      t0 = Clock::now();
-      reducer.finish();
+      if (loss_opt.micro_batch > 0) {
+        // Micro-batches: forward, losses and backward are one call (losses_ms; backward_ms 0).
+        optimizer->zero_grad();
+        tr::micro_batched_step(model, no_momentum, comm, batch, r0, loss_opt, 0);
+        sync();
+        t.losses = ms_since(t0);
+        t0 = Clock::now();
+        reducer.reduce_accumulated();
+      } else {
+        auto losses = tr::step_losses(model, no_momentum, comm, batch, r0, loss_opt);
+        sync();
+        t.losses = ms_since(t0);
+        t0 = Clock::now();
+        optimizer->zero_grad();
+        reducer.prepare();
+        losses.total.backward();
+        sync();
+        t.backward = ms_since(t0);
+        t0 = Clock::now();
+        reducer.finish();
+      }
       sync();
       t.reduce = ms_since(t0);
       t0 = Clock::now();
@@ -290,21 +303,33 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
       // armed (outside prepare/finish) and the next step's zero_grad() discards the
       // gradients.
       auto t0 = start();
-      auto base = tr::step_losses(model, no_momentum, comm, batch, r0, without_lica);
-      sync();
-      t.losses_without_lica = ms_since(t0);
-      t0 = Clock::now();
-      base.total.backward();
-      sync();
-      t.backward_without_lica = ms_since(t0);
+      if (loss_opt.micro_batch > 0) {
+        tr::micro_batched_step(model, no_momentum, comm, batch, r0, without_lica, 0);
+        sync();
+        t.losses_without_lica = ms_since(t0);
+      } else {
+        auto base = tr::step_losses(model, no_momentum, comm, batch, r0, without_lica);
+        sync();
+        t.losses_without_lica = ms_since(t0);
+        t0 = Clock::now();
+        base.total.backward();
+        sync();
+        t.backward_without_lica = ms_since(t0);
+      }
     }
     {
-      // The encoders alone, in the precision step_losses runs them in.
+      // The encoders alone, in the precision step_losses runs them in (a micro-batch at a
+      // time with trainer.micro_batch, so this pass does not set the peak memory).
       const auto t0 = start();
       {
         lica::model::AutocastGuard autocast(device, loss_opt.precision);
-        model->encode_video_sequence(batch.video, batch.video_mask);
-        model->encode_text_sequence(batch.text, batch.text_mask);
+        const int64_t n = batch.video.size(0);
+        const int64_t chunk = loss_opt.micro_batch > 0 ? loss_opt.micro_batch : n;
+        for (int64_t a = 0; a < n; a += chunk) {
+          const int64_t z = std::min(n, a + chunk);
+          model->encode_video_sequence(batch.video.slice(0, a, z), batch.video_mask.slice(0, a, z));
+          model->encode_text_sequence(batch.text.slice(0, a, z), batch.text_mask.slice(0, a, z));
+        }
       }
       sync();
       t.forward = ms_since(t0);

@@ -5,7 +5,8 @@
 # Unpacks .gpu-deps/, configures and builds build-gpu/ against the machine's CUDA LibTorch
 # (its Python torch), lists the kernels' GPU code (cuobjdump), runs the full ctest suite,
 # trains W=1 on nccl and W=2 ranks sharing the GPU on mpi, and times train_bench against
-# bench/reference_step.py in bf16. Writes at most 8 files into OUT_DIR and prints a summary.
+# bench/reference_step.py in bf16, and large batches with micro-batches. Writes at most 9
+# files into OUT_DIR and prints a summary.
 set -uo pipefail
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 out="" skip_bench=0
@@ -96,6 +97,18 @@ if [[ $build_rc -eq 0 && $skip_bench -eq 0 ]]; then
   [[ -s "$out/bench_errors.txt" ]] || rm -f "$out/bench_errors.txt"
 fi
 
+# 6. Large global batches with micro-batches, bf16, the LICA study's model (D = 128, one
+# seqTransf layer) on 12 x 512 frames and 32 x 512 tokens (file 8: large_batch.jsonl;
+# docs/large-batch.md). 1 048 576 needs the inputs kept on the host (93 GB as fp32): not yet.
+if [[ $build_rc -eq 0 && $skip_bench -eq 0 ]]; then
+  stamp "large batch"
+  "$build/train_bench" --device cuda --precision bf16 --batches 65536,262144 --lica off,on \
+    --lica-forms fused --warmup 1 --steps 2 --frames 12 --tokens 32 --video-dim 512 \
+    --text-dim 512 --set model.embed_dim=128 --set loss.lica.top_k=8 \
+    --set trainer.micro_batch=16384 --set loss.contrastive.form=auto \
+    > "$out/large_batch.jsonl" 2>&1 || echo "exit $?" >> "$out/large_batch.jsonl"
+fi
+
 # The summary (at most 60 lines).
 echo "== gpu_check.sh: $(head -1 "$out/machine.txt"), $(sed -n 2p "$out/machine.txt")"
 echo "build: exit $build_rc; kernels: $(grep -o 'sm_[0-9]*' "$out/build.txt" | sort -u | tr '\n' ' ')"
@@ -105,5 +118,6 @@ for f in "$out"/train_*.txt; do
   [[ -f "$f" ]] && echo "$(basename "$f" .txt): $(grep '^exit' "$f") $(tail -1 "$f" | cut -c1-160)"
 done
 [[ -f "$out/bench_table.md" ]] && head -20 "$out/bench_table.md"
+[[ -f "$out/large_batch.jsonl" ]] && cut -c1-200 "$out/large_batch.jsonl" | head -6
 echo "files in $out: $(ls "$out" | tr '\n' ' ')"
 stamp "done"

@@ -105,6 +105,15 @@ void GradientReducer::finish() {
   }
 }
 
+void GradientReducer::reduce_accumulated() {
+  prepare(/*overlap=*/false);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& grad = params_[i].grad();
+    if (grad.defined()) on_gradient(static_cast<int64_t>(i), grad);
+  }
+  finish();
+}
+
 void broadcast_parameters(Communicator& comm, const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard no_grad;
   for (auto p : params) {

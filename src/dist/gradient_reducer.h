@@ -32,6 +32,10 @@ class GradientReducer {
   void prepare(bool overlap = true);
   // Completes the reduction; afterwards every rank holds the summed gradients in .grad.
   void finish();
+  // Sums over the ranks what .grad holds now (accumulated by backward passes outside
+  // prepare()/finish(), as the micro-batched step makes them), bucket by bucket, without
+  // overlap; a parameter without a gradient counts as zeros.
+  void reduce_accumulated();
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Of the last step: buckets launched from hooks during backward, and the time finish()

@@ -232,6 +232,12 @@ void validate(const Config& c, const std::string& source) {
     fail("eval.rerank_top_k", "value " + std::to_string(c.eval.rerank_top_k) +
                                   " needs a fusion encoder: set model.fusion.layers > 0");
   }
+  if (c.trainer.micro_batch > 0 && (c.loss.lmim.weight > 0 || c.loss.itm_weight > 0)) {
+    fail("trainer.micro_batch",
+         "value " + std::to_string(c.trainer.micro_batch) + " caches embeddings only; " +
+             (c.loss.lmim.weight > 0 ? "loss.lmim.weight" : "loss.itm_weight") +
+             " needs the encoders' sequences with gradient: set trainer.micro_batch: 0");
+  }
   if (c.loss.itm_weight > 0 && c.trainer.batch_size < 2) {
     fail("loss.itm_weight", "needs trainer.batch_size >= 2 (hard negatives come from the batch)");
   }

@@ -79,6 +79,7 @@ struct TrainerConfig {
   std::string device = "auto";     // auto | cpu | cuda (run/device.h)
   std::string precision = "fp32";  // fp32 | bf16: bf16 autocasts the encoders' forward only
   bool tf32 = true;                // TF32 for fp32 matmuls and convolutions on CUDA
+  int64_t micro_batch = 0;  // rows per encoder pass on each rank; 0 = all at once
 };
 
 struct LicaConfig {

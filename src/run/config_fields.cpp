@@ -150,6 +150,10 @@ std::vector<Field> trainer_fields() {
            incl(1e6), "gradient norm clip; 0 = off"),
       integer("trainer.seed", [](Config& c) { return &c.trainer.seed; }, 0, int64_t{1} << 62,
               "random seed"),
+      integer("trainer.micro_batch", [](Config& c) { return &c.trainer.micro_batch; }, 0,
+              int64_t{1} << 40,
+              "rows each rank encodes at a time, the loss taken on the cached embeddings of the "
+              "whole global batch (docs/large-batch.md); 0 = one pass"),
       integer("trainer.log_every", [](Config& c) { return &c.trainer.log_every; }, 1,
               1000000000, "log a metrics line every N steps"),
       integer("trainer.threads", [](Config& c) { return &c.trainer.threads; }, 0, 1024,

@@ -20,6 +20,7 @@ LossOptions loss_options(const run::Config& cfg) {
   o.lmim = {cfg.loss.lmim.weight, cfg.loss.lmim.temperature};
   o.itm_weight = cfg.loss.itm_weight;
   o.precision = model::parse_precision(cfg.trainer.precision);
+  o.micro_batch = cfg.trainer.micro_batch;
   return o;
 }
 

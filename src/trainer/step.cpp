@@ -102,10 +102,17 @@ void add_momentum_terms(StepInputs& in, const model::Momentum& momentum, torch::
   const auto& video = in.video_seq.embedding;
   const auto& text = in.text_seq.embedding;
   auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
-  out.momentum_video = in.comm.all_gather(
-      widened(in.forward([&] { return targets.encode_video(local.video, local.video_mask); })));
-  out.momentum_text = in.comm.all_gather(
-      widened(in.forward([&] { return targets.encode_text(local.text, local.text_mask); })));
+  const int64_t b = local.size();
+  out.momentum_video = in.comm.all_gather(in_chunks(b, opt.micro_batch, [&](int64_t r0, int64_t r1) {
+    return widened(in.forward([&] {
+      return targets.encode_video(local.video.slice(0, r0, r1), local.video_mask.slice(0, r0, r1));
+    }));
+  }));
+  out.momentum_text = in.comm.all_gather(in_chunks(b, opt.micro_batch, [&](int64_t r0, int64_t r1) {
+    return widened(in.forward([&] {
+      return targets.encode_text(local.text.slice(0, r0, r1), local.text_mask.slice(0, r0, r1));
+    }));
+  }));
   const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
   const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
   if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
@@ -177,17 +184,33 @@ AffinitySource parse_affinity_source(const std::string& s) {
   throw InputError("loss.lica.source: unknown source '" + s + "', expected embedding or input");
 }
 
+torch::Tensor in_chunks(int64_t n, int64_t chunk,
+                        const std::function<torch::Tensor(int64_t, int64_t)>& f) {
+  if (chunk <= 0 || chunk >= n) return f(0, n);
+  std::vector<torch::Tensor> parts;
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) parts.push_back(f(r0, std::min(n, r0 + chunk)));
+  return torch::cat(parts);
+}
+
 StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
                        const LossOptions& opt, uint64_t sample_seed) {
   const torch::Device device = model::module_device(*model);
-  StepInputs in{model, comm, local, opt, device, offset};
-  in.video_seq = widened(in.forward([&] {
+  const auto video = widened(in_precision(device, opt.precision, [&] {
     return model->encode_video_sequence(local.video, local.video_mask);
   }));
-  in.text_seq = widened(in.forward([&] {
+  const auto text = widened(in_precision(device, opt.precision, [&] {
     return model->encode_text_sequence(local.text, local.text_mask);
   }));
+  return step_losses_from(model, momentum, comm, local, offset, opt, sample_seed, video, text);
+}
+
+StepLosses step_losses_from(model::DualEncoder& model, const model::Momentum& momentum,
+                            dist::Communicator& comm, const data::Batch& local, int64_t offset,
+                            const LossOptions& opt, uint64_t sample_seed,
+                            const model::Encoded& video_seq, const model::Encoded& text_seq) {
+  const torch::Device device = model::module_device(*model);
+  StepInputs in{model, comm, local, opt, device, offset, video_seq, text_seq, {}, {}, {}, 0};
   const auto& video = in.video_seq.embedding;                   // [b, D]
   const auto& text = in.text_seq.embedding;                     // [b, D]
   in.all_video = dist::all_gather_with_grad(comm, video);  // [B, D]

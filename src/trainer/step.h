@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 #include "data/batch.h"
@@ -45,6 +46,9 @@ struct LossOptions {
   // and their outputs are cast back to fp32 before any loss, so the similarity matrix,
   // softmaxes and every term below run in fp32 whatever this says.
   model::Precision precision = model::Precision::kFp32;
+  // trainer.micro_batch: rows per encoder pass on each rank, 0 = all at once. step_losses
+  // encodes the momentum targets this many rows at a time; micro_batch.h the whole step.
+  int64_t micro_batch = 0;
   bool needs_momentum() const { return itc.weight > 0 || ims.weight > 0; }
   bool needs_local_heads() const { return lmim.weight > 0; }
 };
@@ -71,5 +75,19 @@ struct StepLosses {
 StepLosses step_losses(model::DualEncoder& model, const model::Momentum& momentum,
                        dist::Communicator& comm, const data::Batch& local, int64_t offset,
                        const LossOptions& opt, uint64_t sample_seed = 0);
+
+// step_losses from this rank's encoder outputs already made (fp32): step_losses encodes
+// `local` and calls it; the micro-batched step (micro_batch.h) passes cached embeddings as
+// leaves whose gradient it carries into the encoders. The sequences may be undefined unless
+// LMIM or ITM is on.
+StepLosses step_losses_from(model::DualEncoder& model, const model::Momentum& momentum,
+                            dist::Communicator& comm, const data::Batch& local, int64_t offset,
+                            const LossOptions& opt, uint64_t sample_seed,
+                            const model::Encoded& video, const model::Encoded& text);
+
+// f(r0, r1) over consecutive row ranges of `chunk` rows covering [0, n) (one range when
+// chunk is 0 or >= n), concatenated along dim 0.
+torch::Tensor in_chunks(int64_t n, int64_t chunk,
+                        const std::function<torch::Tensor(int64_t, int64_t)>& f);
 
 }  // namespace lica::trainer

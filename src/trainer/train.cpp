@@ -11,6 +11,7 @@
 #include "data/loader.h"
 #include "eval/evaluate.h"
 #include "trainer/global_batch.h"
+#include "trainer/micro_batch.h"
 #include "trainer/progress_log.h"
 #include "trainer/save_checkpoint.h"
 #include "trainer/schedule.h"
@@ -44,12 +45,10 @@ bool improves(const std::string& metric, double value, double best) {
 LossValues train_step(TrainingRun& t, const data::Batch& batch, const StepSlice& slice,
                       int64_t step) {
   auto& model = t.model;
-  const auto losses = step_losses(model, t.momentum, t.comm, batch, slice.r0, t.loss,
-                                  sample_seed(t.cfg.trainer.seed, step));
   t.optimizer->zero_grad();
-  t.reducer->prepare();
-  losses.total.backward();
-  t.reducer->finish();  // every rank now holds the gradient of the global-batch loss
+  // Every rank then holds the gradient of the global-batch loss.
+  const auto losses = losses_and_gradients(model, t.momentum, t.comm, batch, slice.r0, t.loss,
+                                           *t.reducer, sample_seed(t.cfg.trainer.seed, step));
   // The global losses: the sums of the ranks' shares, in one all-reduce.
   auto values = torch::stack({losses.total.detach(), losses.nce, losses.intra_video,
                               losses.intra_text, losses.itc, losses.ims, losses.lmim,

@@ -237,6 +237,14 @@ TEST(Config, CrossFieldRules) {
   // The fusion encoder's dependants name what they need.
   e = validate_error("loss:\n  itm_weight: 1\n");
   EXPECT_TRUE(has(e, "key loss.itm_weight: value 1 needs a fusion encoder: set model.fusion.layers > 0")) << e;
+  // Micro-batches cache embeddings only: LMIM and ITM need the sequences with gradient.
+  e = validate_error("trainer:\n  micro_batch: 64\nloss:\n  lmim:\n    weight: 0.5\n");
+  EXPECT_TRUE(has(e, "key trainer.micro_batch: value 64 caches embeddings only; loss.lmim.weight "
+                     "needs the encoders' sequences with gradient")) << e;
+  e = validate_error("trainer:\n  micro_batch: 64\nmodel:\n  fusion:\n    layers: 1\nloss:\n  itm_weight: 1\n");
+  EXPECT_TRUE(has(e, "key trainer.micro_batch: value 64 caches embeddings only; loss.itm_weight")) << e;
+  EXPECT_NO_THROW(validate(parse_config_yaml("trainer:\n  micro_batch: 64\nloss:\n  lica:\n    weight: 1\n"
+                                             "  itc:\n    weight: 1\n", kSource), kSource));
   e = validate_error("eval:\n  rerank_top_k: 10\n");
   EXPECT_TRUE(has(e, "key eval.rerank_top_k: value 10 needs a fusion encoder")) << e;
   e = validate_error("model:\n  fusion:\n    layers: 1\n    heads: 3\n");
@@ -385,6 +393,7 @@ Config every_field_changed() {
                         "trainer.device=cuda",
                         "trainer.precision=bf16",
                         "trainer.tf32=false",
+                        "trainer.micro_batch=7",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -393,7 +402,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 70u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 71u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -464,7 +473,10 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.trainer.device, "cuda");
   EXPECT_EQ(c.trainer.precision, "bf16");
   EXPECT_FALSE(c.trainer.tf32);
-  EXPECT_NO_THROW(validate(c, "test"));
+  EXPECT_EQ(c.trainer.micro_batch, 7);
+  Config valid = c;
+  valid.trainer.micro_batch = 0;  // micro-batches refuse LMIM and ITM, both on above
+  EXPECT_NO_THROW(validate(valid, "test"));
 }
 
 TEST(Config, DumpParseRoundTrip) {
