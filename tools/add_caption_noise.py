@@ -5,7 +5,7 @@ usage: add_caption_noise.py IN.h5 OUT.h5 --fraction P --seed S [--split train]
 
 Copies IN.h5 (a feature file, docs/data.md) to OUT.h5 and changes /texts/video of
 round(P x T) of the T captions of the train split: each points to a uniformly random other
-video of the train split afterwards. The true video of every caption is kept in
+video of the train split afterwards. With P > 0 the true video of every caption is kept in
 /texts/true_video (same type and shape as /texts/video); the features, the other splits and
 every other dataset stay as they were. Each train video keeps its first caption (in split
 order), so no video is left without one: P is at most 1 - V_train / T_train. The same as
@@ -72,9 +72,14 @@ def noisy_text_video(text_video, videos, texts, fraction, seed, path="", split="
     return out, moved
 
 
+def _help_text():
+    """The module's docstring without its usage paragraph (argparse prints its own)."""
+    return "\n\n".join(p for p in __doc__.strip().split("\n\n") if not p.startswith("usage:"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=_help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python3 tools/add_caption_noise.py data/f.h5 data/f_p02.h5 "
                "--fraction 0.2 --seed 1")
     parser.add_argument("input", metavar="IN.h5", help="feature file")

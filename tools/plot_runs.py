@@ -277,9 +277,14 @@ def plot_metric_vs_x(groups, out, xlabel="x", ylabel="R@1 (%)", title=None, pane
                         ("panels", report_panels)])
 
 
+def _help_text():
+    """The module's docstring without its usage paragraph (argparse prints its own)."""
+    return "\n\n".join(p for p in __doc__.strip().split("\n\n") if not p.startswith("usage:"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=_help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python3 tools/plot_runs.py runs/base runs/lica --out curves.png --smooth 5")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (run.dir)")
     parser.add_argument("--out", required=True, metavar="FIG.png", help="PNG to write")

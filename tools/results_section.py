@@ -78,8 +78,14 @@ def replace_section(text, name, body, path="FILE"):
     return text + sep + block
 
 
+def _help_text():
+    """The module's docstring without its usage paragraph (argparse prints its own)."""
+    return "\n\n".join(p for p in __doc__.strip().split("\n\n") if not p.startswith("usage:"))
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=_help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", required=True, help="Markdown file (e.g. docs/results.md)")
     parser.add_argument("--section", required=True, metavar="NAME",
                         help="section name: letters, digits, '_', '.', '-'")
