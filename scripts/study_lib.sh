@@ -55,7 +55,10 @@ study_data() {
     train_args=(--set "data.path=$data_file" --set trainer.epochs=2 --set trainer.batch_size=16)
   fi
   mkdir -p "$(dirname "$data_file")"
-  [ -f "$data_file" ] || "$lica_bin/lica_make_synthetic" --out "$data_file" "${data_args[@]}" > /dev/null
+  if [ ! -f "$data_file" ]; then
+    "$lica_bin/lica_make_synthetic" --out "$data_file" "${data_args[@]}" > "$study/data.out" 2>&1 ||
+      { cat "$study/data.out"; exit 1; }
+  fi
 }
 
 study_train() {  # study_train GROUP CONFIG SEED [--set k=v ...]
