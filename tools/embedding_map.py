@@ -123,9 +123,9 @@ def clusters_of(export_path, export, labels_path, labels):
         limit = len(cluster) if group == "videos" else len(text_video)
         bad = np.nonzero((rows < 0) | (rows >= limit))[0]
         if len(bad):
-            raise InputError(f"{export_path}: /{group}/index, row {bad[0]}: value {rows[bad[0]]} is "
-                             f"not a row of {labels_path} ({limit} {group}); is it the feature "
-                             "file the export came from?")
+            raise InputError(f"{export_path}: /{group}/index, row {bad[0]}: value "
+                             f"{rows[bad[0]]} is not a row of {labels_path} ({limit} {group}); "
+                             "is it the feature file the export came from?")
         if group == "videos":
             if ids is not None:
                 for i, (row, name) in enumerate(zip(rows, section["ids"])):
@@ -290,7 +290,8 @@ def _help_text():
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=_help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: python3 tools/embedding_map.py emb.h5 --labels data/synth.h5 --out map.png")
+        epilog="Example: python3 tools/embedding_map.py emb.h5 --labels data/synth.h5 "
+               "--out map.png")
     parser.add_argument("export", metavar="EXPORT.h5", help="embedding file of lica_eval --export")
     parser.add_argument("--labels", metavar="FEATURES.h5",
                         help="feature file with /videos/cluster (the export's source)")

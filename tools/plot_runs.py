@@ -215,8 +215,8 @@ def plot_runs(runs, out, smooth_n=1, title=None):
     legend_rows = math.ceil(len(labels) / 4) if labels else 0
     legend_h = min(0.3, 0.025 * legend_rows + 0.01)
     if labels:
-        fig.legend([handles[l] for l in labels], labels, loc="lower center", ncol=min(4, len(labels)),
-                   fontsize=9, frameon=False)
+        fig.legend([handles[l] for l in labels], labels, loc="lower center",
+                   ncol=min(4, len(labels)), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout(rect=(0, legend_h, 1, 0.96 if title else 1))
@@ -285,7 +285,8 @@ def _help_text():
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=_help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: python3 tools/plot_runs.py runs/base runs/lica --out curves.png --smooth 5")
+        epilog="Example: python3 tools/plot_runs.py runs/base runs/lica --out curves.png "
+               "--smooth 5")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (run.dir)")
     parser.add_argument("--out", required=True, metavar="FIG.png", help="PNG to write")
     parser.add_argument("--smooth", type=int, default=1, metavar="N",

@@ -64,7 +64,8 @@ def main():
             seeds.setdefault(group, []).append(run_dir.rsplit("-s", 1)[-1])
     print(f"# {args.title}\n")
     if args.command:
-        print(f"Reproduce: `{args.command}`" + (f" at commit `{args.commit}`" if args.commit else "")
+        print(f"Reproduce: `{args.command}`"
+              + (f" at commit `{args.commit}`" if args.commit else "")
               + (f" (data: `{args.data}`)" if args.data else "") + "\n")
     print("Test split, mean ± sample std over seeds (trainer.seed); R@K in %, MdR in ranks.\n")
     timed = bool(step_times)
