@@ -10,6 +10,9 @@ LICA_APT_PACKAGES=(
   # the reference BLAS, which is about 10x slower on the training step.
   libopenblas0-pthread
   python3-numpy python3-h5py
+  # The figures: tools/plot_runs.py (matplotlib) and tools/embedding_map.py (t-SNE, PCA and
+  # the silhouette score from scikit-learn), and their ctest tests (docs/visualising.md).
+  python3-matplotlib python3-sklearn
   # PyTorch of the same LibTorch: bench/reference_step.py, the yardstick of the speed figures
   # (docs/performance.md), and the smoke test that checks its step equals lica's.
   python3-torch

@@ -2,24 +2,24 @@
 # The AAI study: each module of "Adequate alignment and interaction for cross-modal retrieval"
 # switched on alone on top of the baseline (configs/synthetic_baseline.yaml), the best
 # combination with LICA, over several seeds, on the LICA study's synthetic set with many
-# false negatives. Replaces the "AAI modules" section of docs/results.md (the LICA study above
-# it is kept) with mean ± std of the test metrics and each module's training step time.
+# false negatives. Writes its section of docs/results.md (mean ± std of the test metrics and
+# each module's training step time, the commit and the command; the other sections stay as
+# they are).
 #   scripts/compare_aai.sh [SEEDS (default 3)]
+#   scripts/compare_aai.sh --tiny   proves the script works (CI): 80 videos, one seed, two
+#                                   epochs, the section written to a scratch copy of
+#                                   docs/results.md in a temporary study directory
 # Needs a built tree (scripts/setup.sh or scripts/test.sh). About 25 minutes on 2 cores; run
 # it on an otherwise idle machine, the step times are part of the result.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-seeds=${1:-3}
-study=runs/aai-$(date +%Y%m%d-%H%M%S)
-mkdir -p data "$study"
-data_args=(--videos 4000 --clusters 40 --caption-specificity 0.3 --seed 1)
-[ -f data/synth_fn.h5 ] || build/lica_make_synthetic --out data/synth_fn.h5 "${data_args[@]}"
-runs_file="$study/runs.tsv"
-: > "$runs_file"
+source scripts/study_lib.sh
+study_begin aai "$@"
+seeds=${study_args[0]:-3}
+[ "$tiny" = 0 ] || seeds=1
+study_data data/synth_fn.h5 --videos 4000 --clusters 40 --caption-specificity 0.3 --seed 1
 base=configs/synthetic_baseline.yaml
 lica=configs/synthetic_lica.yaml
-
-source scripts/study_lib.sh
 
 # An evaluation-only variant of a trained run: its final checkpoint evaluated again with
 # other eval.* keys, recorded as a run of its own (metrics.jsonl with the one test record).
@@ -28,7 +28,7 @@ evaluate() {  # evaluate GROUP FROM_GROUP SEED [--set k=v ...]
   shift 3
   local dir="$study/${group// /_}-s$seed"
   mkdir -p "$dir"
-  build/lica_eval --config "$from/config.yaml" --checkpoint "$from/checkpoints/latest" \
+  "$lica_bin/lica_eval" --config "$from/config.yaml" --checkpoint "$from/checkpoints/latest" \
     --split test --output "$dir/metrics.jsonl" "$@" > "$dir.out" 2>&1 || { tail -20 "$dir.out"; exit 1; }
   printf '%s\t%s\t%s\n' "$group" "$dir" "$*" >> "$runs_file"
   echo "$group seed $seed: $(grep '^test' "$dir.out")"
@@ -90,11 +90,5 @@ for seed in $(seq 1 "$seeds"); do
   evaluate "$combo_name + DSL" "$combo_name" "$seed" "${dsl[@]}"
 done
 
-section=$(/usr/bin/python3 tools/summarize_runs.py "$runs_file" \
-  --title "AAI modules on synthetic data with false negatives" \
-  --data "lica_make_synthetic ${data_args[*]}" \
-  --command "scripts/compare_aai.sh $seeds")
-# Keep what docs/results.md holds above this study's section, replace the section.
-kept=$(sed '/^# AAI modules/,$d' docs/results.md)
-printf '%s\n\n%s\n' "$kept" "$section" > docs/results.md
-sed -n '/^# AAI modules/,$p' docs/results.md
+study_section aai "AAI modules on synthetic data with false negatives" "scripts/compare_aai.sh $seeds"
+sed -n '/^<!-- section: aai -->/,/^<!-- end section: aai -->/p' "$results"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises runs into a Markdown table: mean ± sample std of the final test metrics.
 
-usage: summarize_runs.py RUNS_TSV [--title T] [--data D] [--command C]
+usage: summarize_runs.py RUNS_TSV [--title T] [--data D] [--command C] [--commit H]
 RUNS_TSV has one line per run: group <TAB> run directory <TAB> extra arguments.
 Each run directory's metrics.jsonl must end with a test evaluation record.
 """
@@ -49,6 +49,7 @@ def main():
     parser.add_argument("--title", default="Results")
     parser.add_argument("--data", default="")
     parser.add_argument("--command", default="")
+    parser.add_argument("--commit", default="", help="the commit the runs measured")
     args = parser.parse_args()
     groups = OrderedDict()
     seeds = OrderedDict()
@@ -63,7 +64,9 @@ def main():
             seeds.setdefault(group, []).append(run_dir.rsplit("-s", 1)[-1])
     print(f"# {args.title}\n")
     if args.command:
-        print(f"Reproduce: `{args.command}`" + (f" (data: `{args.data}`)" if args.data else "") + "\n")
+        print(f"Reproduce: `{args.command}`"
+              + (f" at commit `{args.commit}`" if args.commit else "")
+              + (f" (data: `{args.data}`)" if args.data else "") + "\n")
     print("Test split, mean ± sample std over seeds (trainer.seed); R@K in %, MdR in ranks.\n")
     timed = bool(step_times)
     if timed:

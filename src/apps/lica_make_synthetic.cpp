@@ -37,17 +37,25 @@ int main(int argc, char** argv) {
     cli.option("token-noise", "per-token latent noise std", &o.token_noise);
     cli.option("val-fraction", "share of videos in split val, at least one", &o.val_fraction);
     cli.option("test-fraction", "share of videos in split test, at least one", &o.test_fraction);
+    cli.option("caption-noise",
+               "share of the train captions re-assigned to a random other train video (label "
+               "noise; the true video is kept in /texts/true_video)",
+               &o.caption_noise);
     cli.option("seed", "random seed", &o.seed);
     cli.flag("float32", "store float32 features (default float16)", &o.float32);
     if (!cli.parse(argc, argv)) return lica::kExitOk;
 
-    lica::data::write_synthetic(out, o);
+    const lica::data::SyntheticSummary summary = lica::data::write_synthetic(out, o);
     const lica::data::FeatureFile file = lica::data::FeatureFile::open(out);
     std::cout << out << ": " << file.num_videos() << " videos, " << file.num_texts()
               << " captions, splits (videos/captions)";
     for (const std::string& name : file.split_names()) {
       const lica::data::SplitIndex& s = file.split(name);
       std::cout << " " << name << "=" << s.videos.size() << "/" << s.texts.size();
+    }
+    if (o.caption_noise > 0) {
+      std::cout << "; caption noise: " << summary.moved_captions << " of " << summary.train_captions
+                << " train captions re-assigned to another train video";
     }
     std::cout << std::endl;
     return lica::kExitOk;

@@ -142,7 +142,12 @@ std::string video_id(int64_t v) {
 }
 
 // Splits: a random partition of the videos (test, val, train), captions follow.
-void write_splits(hid_t root, const SyntheticOptions& opt, const Layout& layout) {
+struct Split {
+  const char* name;
+  std::vector<int32_t> videos, texts;  // ascending rows
+};
+
+std::vector<Split> draw_splits(const SyntheticOptions& opt, const Layout& layout) {
   const int64_t V = opt.videos;
   std::mt19937_64 rng(stream_seed(opt.seed, 3));
   std::vector<int32_t> perm(static_cast<size_t>(V));
@@ -150,23 +155,83 @@ void write_splits(hid_t root, const SyntheticOptions& opt, const Layout& layout)
   for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);
   const int64_t n_test = std::max<int64_t>(1, std::llround(opt.test_fraction * V));
   const int64_t n_val = std::max<int64_t>(1, std::llround(opt.val_fraction * V));
-  const std::pair<const char*, std::pair<int64_t, int64_t>> splits[] = {
+  const std::pair<const char*, std::pair<int64_t, int64_t>> ranges[] = {
       {"test", {0, n_test}}, {"val", {n_test, n_test + n_val}}, {"train", {n_test + n_val, V}}};
-  for (const auto& [name, range] : splits) {
-    std::vector<int32_t> videos(perm.begin() + range.first, perm.begin() + range.second);
-    std::sort(videos.begin(), videos.end());
-    std::vector<int32_t> texts;
-    for (int32_t v : videos) {
+  std::vector<Split> splits;
+  for (const auto& [name, range] : ranges) {
+    Split s{name, {perm.begin() + range.first, perm.begin() + range.second}, {}};
+    std::sort(s.videos.begin(), s.videos.end());
+    for (int32_t v : s.videos) {
       for (int64_t t = layout.first_text[v]; t < layout.first_text[v + 1]; ++t) {
-        texts.push_back(static_cast<int32_t>(t));
+        s.texts.push_back(static_cast<int32_t>(t));
       }
     }
-    h5::write_int32(root, std::string("/splits/") + name + "/videos", videos);
-    h5::write_int32(root, std::string("/splits/") + name + "/texts", texts);
+    splits.push_back(std::move(s));
+  }
+  return splits;
+}
+
+void write_splits(hid_t root, const std::vector<Split>& splits) {
+  for (const Split& s : splits) {
+    h5::write_int32(root, std::string("/splits/") + s.name + "/videos", s.videos);
+    h5::write_int32(root, std::string("/splits/") + s.name + "/texts", s.texts);
   }
 }
 
-void write_file(const std::string& path, const SyntheticOptions& opt, const Layout& layout) {
+// /texts/video with caption_noise: round(P · T_train) train captions, drawn from all train
+// captions but each video's first, each given a uniformly random other train video. Returns
+// the true /texts/video when P = 0; `moved` counts the re-assigned captions.
+std::vector<int32_t> noisy_text_video(const SyntheticOptions& opt, const Layout& layout,
+                                      const Split& train, int64_t* moved) {
+  std::vector<int32_t> text_video = layout.text_video;
+  *moved = 0;
+  if (opt.caption_noise == 0) return text_video;
+  const int64_t n_texts = static_cast<int64_t>(train.texts.size());
+  const int64_t n_videos = static_cast<int64_t>(train.videos.size());
+  const int64_t n = std::llround(opt.caption_noise * static_cast<double>(n_texts));
+  std::vector<int32_t> movable;  // train captions other than their video's first
+  for (int32_t t : train.texts) {
+    if (t != layout.first_text[static_cast<size_t>(layout.text_video[t])]) movable.push_back(t);
+  }
+  if (n > 0 && n_videos < 2) {
+    bad_option("caption_noise", std::to_string(opt.caption_noise),
+               "needs at least 2 train videos, the train split has " + std::to_string(n_videos));
+  }
+  if (n > static_cast<int64_t>(movable.size())) {
+    bad_option("caption_noise", std::to_string(opt.caption_noise),
+               "would move " + std::to_string(n) + " of the " + std::to_string(n_texts) +
+                   " train captions, but only " + std::to_string(movable.size()) +
+                   " may move (each of the " + std::to_string(n_videos) +
+                   " train videos keeps one caption), expected at most " +
+                   std::to_string(static_cast<double>(movable.size()) / n_texts));
+  }
+  std::vector<int64_t> position(static_cast<size_t>(opt.videos), -1);  // row in train.videos
+  for (size_t i = 0; i < train.videos.size(); ++i) {
+    position[static_cast<size_t>(train.videos[i])] = static_cast<int64_t>(i);
+  }
+  std::mt19937_64 rng(stream_seed(opt.seed, 4));
+  // The first n of a partial Fisher–Yates shuffle of the movable captions.
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t rest = movable.size() - static_cast<size_t>(i);
+    std::swap(movable[static_cast<size_t>(i)], movable[static_cast<size_t>(i) + rng() % rest]);
+    const int32_t t = movable[static_cast<size_t>(i)];
+    // Uniform over the other n_videos − 1 train videos: skip the caption's own.
+    int64_t r = static_cast<int64_t>(rng() % static_cast<uint64_t>(n_videos - 1));
+    if (r >= position[static_cast<size_t>(layout.text_video[t])]) ++r;
+    text_video[static_cast<size_t>(t)] = train.videos[static_cast<size_t>(r)];
+  }
+  *moved = n;
+  return text_video;
+}
+
+// Writes the file; counts the train captions and those caption_noise re-assigned in `summary`.
+void write_file(const std::string& path, const SyntheticOptions& opt, const Layout& layout,
+                SyntheticSummary* summary) {
+  const std::vector<Split> splits = draw_splits(opt, layout);
+  const Split& train = splits.back();
+  summary->train_captions = static_cast<int64_t>(train.texts.size());
+  const std::vector<int32_t> text_video =
+      noisy_text_video(opt, layout, train, &summary->moved_captions);
   const int64_t V = opt.videos, T = static_cast<int64_t>(layout.text_video.size());
   const int64_t F = opt.frames, L = opt.tokens, Z = opt.latent_dim;
   const Model model = draw_model(opt);
@@ -185,7 +250,8 @@ void write_file(const std::string& path, const SyntheticOptions& opt, const Layo
   h5::write_int32(root, "/videos/num_frames", layout.num_frames);
   h5::write_int32(root, "/videos/cluster", layout.cluster);
   h5::write_int32(root, "/texts/num_tokens", layout.num_tokens);
-  h5::write_int32(root, "/texts/video", layout.text_video);
+  h5::write_int32(root, "/texts/video", text_video);
+  if (opt.caption_noise > 0) h5::write_int32(root, "/texts/true_video", layout.text_video);
 
   const torch::Tensor cluster = torch::tensor(layout.cluster).to(torch::kLong);  // [V]
   for (int64_t v0 = 0, chunk = 0; v0 < V; v0 += kChunkVideos, ++chunk) {
@@ -234,7 +300,7 @@ void write_file(const std::string& path, const SyntheticOptions& opt, const Layo
     h5::write_string_rows(raw, t0, texts);
   }
 
-  write_splits(root, opt, layout);
+  write_splits(root, splits);
   if (H5Fflush(root, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": flushing the file failed");
 }
 
@@ -266,6 +332,7 @@ void validate(const SyntheticOptions& o) {
   check_real("token_noise", o.token_noise, 0, 100, false, "0..100");
   check_real("val_fraction", o.val_fraction, 0, 1, true, "0 <= x < 1");
   check_real("test_fraction", o.test_fraction, 0, 1, true, "0 <= x < 1");
+  check_real("caption_noise", o.caption_noise, 0, 1, true, "0 <= x < 1");
   const int64_t held_out = std::max<int64_t>(1, std::llround(o.test_fraction * o.videos)) +
                            std::max<int64_t>(1, std::llround(o.val_fraction * o.videos));
   if (held_out >= o.videos) {
@@ -277,7 +344,7 @@ void validate(const SyntheticOptions& o) {
   }
 }
 
-void write_synthetic(const std::string& path, const SyntheticOptions& opt) {
+SyntheticSummary write_synthetic(const std::string& path, const SyntheticOptions& opt) {
   validate(opt);
   const Layout layout = draw_layout(opt);
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
@@ -285,8 +352,11 @@ void write_synthetic(const std::string& path, const SyntheticOptions& opt) {
     throw InputError(path + ": directory " + dir.string() + " does not exist");
   }
   const std::string tmp = path + ".tmp";
+  SyntheticSummary summary;
+  summary.videos = opt.videos;
+  summary.captions = static_cast<int64_t>(layout.text_video.size());
   try {
-    write_file(tmp, opt, layout);  // the file is closed when write_file returns
+    write_file(tmp, opt, layout, &summary);  // the file is closed when write_file returns
     std::filesystem::rename(tmp, path);
   } catch (...) {
     std::error_code ec;
@@ -295,6 +365,7 @@ void write_synthetic(const std::string& path, const SyntheticOptions& opt) {
   }
   LOG(INFO) << "wrote " << path << ": " << opt.videos << " videos, " << layout.text_video.size()
             << " captions";
+  return summary;
 }
 
 }  // namespace lica::data

@@ -19,6 +19,13 @@
 // the videos at random; captions follow their videos; the rows of a split are ascending.
 // Besides the schema the file holds /videos/cluster (int32 [V], the cluster of each video).
 //
+// Label noise (caption_noise = P > 0): round(P · T_train) captions of the train split are
+// re-assigned in /texts/video to a uniformly random other video of the train split, drawn
+// from their own seeded stream; their features stay those of their true video, which is kept
+// in /texts/true_video (int32 [T], absent when P = 0). Each train video keeps its first
+// caption, so no video is left without one: P is at most 1 − V_train / T_train (InputError
+// otherwise). Val and test are untouched, and every other dataset is the same as with P = 0.
+//
 // Generated in chunks of 256 videos written as hyperslabs, so memory stays bounded for any
 // size. Deterministic: the same options give the same bytes (on one build of LibTorch and BLAS).
 #pragma once
@@ -38,6 +45,7 @@ struct SyntheticOptions {
   double caption_specificity = 0.3;  // share of the video's own offset a caption carries
   double frame_noise = 0.5, token_noise = 0.5;
   double val_fraction = 0.1, test_fraction = 0.2;
+  double caption_noise = 0;  // share of the train captions re-assigned to another train video
   uint64_t seed = 0;
   bool float32 = false;  // store features as float32 instead of float16
 };
@@ -45,7 +53,12 @@ struct SyntheticOptions {
 // Checks the options; InputError naming the option and its rule.
 void validate(const SyntheticOptions& opt);
 
+struct SyntheticSummary {
+  int64_t videos = 0, captions = 0;
+  int64_t train_captions = 0, moved_captions = 0;  // caption_noise: re-assigned train captions
+};
+
 // Validates the options, then writes the file (through `path`.tmp, renamed when complete).
-void write_synthetic(const std::string& path, const SyntheticOptions& opt);
+SyntheticSummary write_synthetic(const std::string& path, const SyntheticOptions& opt);
 
 }  // namespace lica::data

@@ -186,6 +186,10 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
   LOG(INFO) << "trained " << step - summary.start_step << " steps in "
             << format_duration(seconds_since(started));
   test_at_end(t, step);
+  if (t.rank0) {
+    LOG(INFO) << "plot the run: python3 tools/plot_runs.py " << t.dir.string() << " --out "
+              << (t.dir / "curves.png").string();
+  }
   return summary;
 }
 

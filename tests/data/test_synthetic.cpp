@@ -7,6 +7,8 @@
 
 #include "common/error.h"
 #include "data/feature_file.h"
+#include "data/inspect.h"
+#include "data/pairing.h"
 #include "data/synthetic.h"
 #include "data_test_util.h"
 
@@ -239,6 +241,83 @@ TEST(Synthetic, InvalidOptionsNameTheOption) {
   EXPECT_THAT(error(opt), HasSubstr("frame_noise"));
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.h5")));
   EXPECT_THROW(write_synthetic("/nonexistent/dir/x.h5", small_options()), InputError);
+}
+
+// Label noise: round(P · T_train) train captions point to another train video in /texts/video,
+// the true one is in /texts/true_video (the clean file's /texts/video), everything else equals
+// the clean file, the validator and lica_inspect accept it, training pairs follow /texts/video.
+TEST(Synthetic, CaptionNoiseMovesAFractionOfTrainCaptionsToOtherTrainVideos) {
+  TempDir dir;
+  SyntheticOptions opt = small_options();
+  const SyntheticSummary clean_summary = write_synthetic(dir.file("clean.h5"), opt);
+  EXPECT_EQ(clean_summary.moved_captions, 0);
+  opt.caption_noise = 0.2;
+  const SyntheticSummary summary = write_synthetic(dir.file("a.h5"), opt);
+  write_synthetic(dir.file("b.h5"), opt);
+  FeatureFile clean = FeatureFile::open(dir.file("clean.h5"));
+  // Opening validates it: every video of a split has a caption in the split.
+  FeatureFile noisy = FeatureFile::open(dir.file("a.h5"));
+  const SplitIndex& train = noisy.split("train");
+  const std::set<int64_t> train_videos(train.videos.begin(), train.videos.end());
+  const std::set<int64_t> train_texts(train.texts.begin(), train.texts.end());
+  ASSERT_EQ(summary.train_captions, static_cast<int64_t>(train.texts.size()));
+  const int64_t expected = std::llround(0.2 * static_cast<double>(train.texts.size()));
+  EXPECT_EQ(summary.moved_captions, expected);
+
+  const std::vector<int32_t> true_video = read_int32(dir.file("a.h5"), "/texts/true_video");
+  EXPECT_EQ(true_video, clean.text_video());
+  int64_t moved = 0;
+  for (int64_t t = 0; t < noisy.num_texts(); ++t) {
+    const int32_t now = noisy.text_video()[static_cast<size_t>(t)];
+    if (now == true_video[static_cast<size_t>(t)]) continue;
+    ++moved;
+    EXPECT_TRUE(train_texts.count(t)) << "caption " << t << " moved but is not a train caption";
+    EXPECT_TRUE(train_videos.count(now)) << "caption " << t << " moved to non-train video " << now;
+  }
+  EXPECT_EQ(moved, expected);  // a moved caption always points to another video
+
+  // Val, test and everything but /texts/video are the clean file's.
+  for (const char* s : {"train", "val", "test"}) {
+    EXPECT_EQ(noisy.split(s).videos, clean.split(s).videos) << s;
+    EXPECT_EQ(noisy.split(s).texts, clean.split(s).texts) << s;
+  }
+  EXPECT_EQ(read_int32(dir.file("a.h5"), "/videos/cluster"),
+            read_int32(dir.file("clean.h5"), "/videos/cluster"));
+  EXPECT_TRUE(torch::equal(noisy.read_texts(all_rows(noisy.num_texts())),
+                           clean.read_texts(all_rows(clean.num_texts()))));
+  EXPECT_TRUE(torch::equal(noisy.read_videos(all_rows(noisy.num_videos())),
+                           clean.read_videos(all_rows(clean.num_videos()))));
+
+  // Training pairs each caption with its /texts/video, noisy or not.
+  for (const Sample& s : epoch_samples(noisy, train, Pairing::kAllCaptions, 1, 0)) {
+    EXPECT_EQ(s.video, noisy.text_video()[static_cast<size_t>(s.text)]);
+  }
+  EXPECT_NO_THROW(epoch_samples(noisy, train, Pairing::kOneCaption, 1, 0));
+  // lica_inspect: no problem, the extra dataset listed as outside the schema.
+  const Inspection inspection = inspect_file(dir.file("a.h5"));
+  EXPECT_TRUE(inspection.problems.empty()) << inspection.problems.front();
+  EXPECT_THAT(inspection.other_datasets, ::testing::Contains("/texts/true_video"));
+
+  // The same seed gives the same bytes; another seed moves other captions.
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_TRUE(bytes(dir.file("a.h5")) == bytes(dir.file("b.h5")));
+  opt.seed = 4;
+  write_synthetic(dir.file("c.h5"), opt);
+  EXPECT_NE(read_int32(dir.file("c.h5"), "/texts/video"), noisy.text_video());
+
+  // More than the captions that may move (each train video keeps one): an error naming it.
+  opt.caption_noise = 0.9;
+  try {
+    write_synthetic(dir.file("x.h5"), opt);
+    ADD_FAILURE() << "caption_noise 0.9 accepted";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("caption_noise (--caption-noise): value 0.9"));
+    EXPECT_THAT(e.what(), HasSubstr("train videos keeps one caption"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.h5")));
 }
 
 }  // namespace
