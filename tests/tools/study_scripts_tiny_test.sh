@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The study scripts work: scripts/compare_lica.sh --tiny and scripts/compare_aai.sh --tiny
+# The study scripts work: scripts/compare_lica.sh, compare_aai.sh and compare_noise.sh --tiny
 # (80 videos, one seed, two epochs) each write their section, with the commit and the
 # command, into a scratch copy of docs/results.md; the other section of the copy stays byte
 # for byte docs/results.md's, and docs/results.md itself is untouched.
@@ -42,5 +42,33 @@ print(f"ok: compare_{name}.sh --tiny wrote section {name} ({text.count(chr(10))}
 PY
   echo "ok: compare_$study.sh --tiny in $(( $(date +%s) - t0 )) s"
 done
+# The noise study: its own section (new, or replacing the one there), both figures.
+t0=$(date +%s)
+LICA_BIN=$bin LICA_STUDY_DIR=$dir/noise bash "$src/scripts/compare_noise.sh" --tiny \
+  > "$dir/noise.out" 2>&1 || { cat "$dir/noise.out"; fail "compare_noise.sh --tiny"; }
+for f in noise_r1.png noise_maps.png; do
+  [ "$(head -c 8 "$dir/noise/figures/$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+    fail "compare_noise.sh --tiny: $dir/noise/figures/$f is not a PNG"
+done
+"$py" - "$src/docs/results.md" "$dir/noise/results.md" <<'PY' || fail "compare_noise.sh --tiny: results"
+import re, sys
+orig, new = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+block = lambda t: re.search(r"(?ms)^<!-- section: noise -->\n.*?^<!-- end section: noise -->\n", t)
+mine = block(new)
+if not mine:
+    sys.exit(f"{sys.argv[2]}: no section noise")
+text = mine.group(0)
+for needle in ["Reproduce: `scripts/compare_noise.sh 1 --tiny` at commit `", "| baseline | 0 | 1 |",
+               "| baseline | 0.2 | 1 |", "| LICA | 0.2 | 1 |", "Paired difference to `baseline`",
+               "| baseline | videos |", "| LICA | texts |", "figures/noise_r1.png"]:
+    if needle not in text:
+        sys.exit(f"section noise lacks {needle!r}:\n{text[:1500]}")
+rest = new.replace(text, "")
+old = orig.replace(block(orig).group(0), "") if block(orig) else orig
+if rest.rstrip("\n") != old.rstrip("\n"):
+    sys.exit(f"{sys.argv[2]}: bytes outside section noise differ from docs/results.md")
+print(f"ok: compare_noise.sh --tiny wrote section noise ({text.count(chr(10))} lines)")
+PY
+echo "ok: compare_noise.sh --tiny in $(( $(date +%s) - t0 )) s"
 [ "$(sha256sum "$src/docs/results.md" | cut -d' ' -f1)" = "$before" ] || fail "docs/results.md changed"
 echo "ok: study scripts in $(( $(date +%s) - start )) s, docs/results.md untouched"
