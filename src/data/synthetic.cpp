@@ -353,8 +353,6 @@ SyntheticSummary write_synthetic(const std::string& path, const SyntheticOptions
   }
   const std::string tmp = path + ".tmp";
   SyntheticSummary summary;
-  summary.videos = opt.videos;
-  summary.captions = static_cast<int64_t>(layout.text_video.size());
   try {
     write_file(tmp, opt, layout, &summary);  // the file is closed when write_file returns
     std::filesystem::rename(tmp, path);

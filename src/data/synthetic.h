@@ -54,7 +54,6 @@ struct SyntheticOptions {
 void validate(const SyntheticOptions& opt);
 
 struct SyntheticSummary {
-  int64_t videos = 0, captions = 0;
   int64_t train_captions = 0, moved_captions = 0;  // caption_noise: re-assigned train captions
 };
 

@@ -35,4 +35,8 @@ class AutocastGuard {
   at::ScalarType previous_dtype_ = at::kFloat;
 };
 
+// What a forward pass under autocast gave out, in fp32: bf16 and fp16 tensors are cast up,
+// fp32 and fp64 ones (the gradient tests) returned as they are. The losses never see bf16.
+torch::Tensor widened(const torch::Tensor& t);
+
 }  // namespace lica::model

@@ -24,8 +24,7 @@ torch::Tensor embed_rows(model::DualEncoder& model, const data::Batch& local, bo
               : model->encode_text_sequence(local.text.slice(0, r0, r1),
                                             local.text_mask.slice(0, r0, r1)).embedding;
   }
-  const auto type = e.scalar_type();
-  return type == torch::kBFloat16 || type == torch::kHalf ? e.to(torch::kFloat) : e;
+  return model::widened(e);
 }
 
 torch::Tensor state_of(at::Generator& generator) {

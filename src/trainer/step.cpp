@@ -20,12 +20,8 @@ auto in_precision(const torch::Device& device, model::Precision precision, Forwa
   return forward();
 }
 
-// What an encoder gave out under autocast, in fp32: the losses and the all-gathers never see
-// bf16. Tensors already fp32 (or fp64, as in the gradient tests) are returned as they are.
-torch::Tensor widened(const torch::Tensor& t) {
-  const auto type = t.scalar_type();
-  return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat) : t;
-}
+// An encoder's outputs in fp32 (model::widened): the losses and all-gathers never see bf16.
+using model::widened;
 model::Encoded widened(model::Encoded e) {
   e.embedding = widened(e.embedding);
   e.sequence = widened(e.sequence);
