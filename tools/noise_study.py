@@ -9,7 +9,9 @@ named "METHOD P=<fraction>" (scripts/compare_noise.sh). Prints Markdown: mean ±
 of the final test metrics per method and P, the paired difference of every other method to
 the first (same P, same seed), and the figure (R@1 against P, one line per method, error
 bars: sample std over seeds) written to FIG.png. MAPS.json is embedding_map.py's output for
-the maps at one P; its compactness figures go in a table.
+the maps at one P; its compactness figures go in a table. Ends with plain sentences on what
+the numbers show, LICA's failures included (a difference counts as clear where a paired
+two-sided t-test over the seeds finds it at 95%).
 """
 import argparse
 import json
@@ -48,6 +50,87 @@ def read(runs_tsv):
     if not table:
         sys.exit(f"{runs_tsv}: no runs")
     return table
+
+
+# Two-sided 95% critical values of Student's t by degrees of freedom (seeds - 1).
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23}
+
+
+def verdict(diffs):
+    """'better', 'worse' or 'no clear difference' by a paired two-sided t-test at 95% (one
+    seed: never clear)."""
+    n = len(diffs)
+    if n < 2:
+        return "no clear difference"
+    mean = statistics.mean(diffs)
+    se = statistics.stdev(diffs) / n ** 0.5
+    bound = T95.get(n - 1, 2.09 if n <= 21 else 1.96) * se
+    if mean > bound:
+        return "better"
+    if mean < -bound:
+        return "worse"
+    return "no clear difference"
+
+
+def reading(table, maps):
+    """Plain sentences on what the tables show, from the numbers themselves."""
+    methods = list(table)
+    base = methods[0]
+    ps = list(table[base])
+    lines = []
+
+    def mean_of(m, p, key):
+        return statistics.mean(r[key] for r in table[m][p].values())
+
+    if len(ps) > 1:
+        lines.append(
+            f"Caption noise from P = {ps[0]:g} to {ps[-1]:g} costs `{base}` "
+            f"{mean_of(base, ps[0], 't2v_r1') - mean_of(base, ps[-1], 't2v_r1'):.1f} points of "
+            f"text-to-video R@1 and "
+            f"{mean_of(base, ps[0], 'v2t_r1') - mean_of(base, ps[-1], 'v2t_r1'):.1f} of "
+            "video-to-text R@1.")
+    for m in methods[1:]:
+        better, worse, parts = [], [], []
+        for p, by_seed in table[m].items():
+            ref = table[base].get(p, {})
+            pairs = [(r, ref[s]) for s, r in by_seed.items() if s in ref]
+            if not pairs:
+                continue
+            calls = {}
+            for key in ("t2v_r1", "v2t_r1"):
+                diffs = [r[key] - b[key] for r, b in pairs]
+                calls[key] = (statistics.mean(diffs), verdict(diffs))
+            parts.append(f"P = {p:g}: {calls['t2v_r1'][0]:+.2f} / {calls['v2t_r1'][0]:+.2f}")
+            if all(c[1] == "better" for c in calls.values()):
+                better.append(f"{p:g}")
+            if any(c[1] == "worse" for c in calls.values()):
+                worse.append(f"{p:g}")
+        lines.append(f"`{m}` minus `{base}`, paired R@1 text-to-video / video-to-text: "
+                     + "; ".join(parts) + ".")
+        if better:
+            lines.append(f"`{m}` is clearly better in both directions (paired t-test, 95%) "
+                         f"at P = {', '.join(better)}.")
+        else:
+            lines.append(f"At no P is `{m}` clearly better in both directions (paired t-test, "
+                         f"95%): on this set it does not make training "
+                         f"more robust to caption noise.")
+        if worse:
+            lines.append(f"It is clearly worse in at least one direction at P = "
+                         f"{', '.join(worse)}.")
+        else:
+            lines.append("Nor is it clearly worse in either direction at any P.")
+    if maps and len(maps) >= 2:
+        first, second = maps[0], maps[1]
+        name = [os.path.splitext(os.path.basename(e["export"]))[0] for e in (first, second)]
+        for modality in ("videos", "texts"):
+            a = (first.get("compactness") or {}).get(modality) or {}
+            b = (second.get("compactness") or {}).get(modality) or {}
+            if a.get("gap") is not None and b.get("gap") is not None:
+                lines.append(f"Compactness of the {modality} (intra- minus inter-cluster "
+                             f"cosine): {a['gap']:.3f} for `{name[0]}`, {b['gap']:.3f} for "
+                             f"`{name[1]}`.")
+    return " ".join(lines)
 
 
 def main():
@@ -102,6 +185,7 @@ def main():
                 print(f"| {m} | {p:g} | {len(pairs)} | "
                       + " | ".join(cell([r[k] - b[k] for r, b in pairs]) for k in KEYS) + " |")
     print(f"\n![test R@1 against caption noise]({args.figure_link or args.figure})\n")
+    maps = None
     if args.maps:
         with open(args.maps) as f:
             maps = json.load(f)["maps"]
@@ -118,6 +202,8 @@ def main():
                       f"| {c['inter_cluster_cosine']:.3f} | {c['gap']:.3f} | {sil} |")
         if args.maps_link:
             print(f"\n![embedding maps]({args.maps_link})\n")
+    print("**What it shows** (written by the script from the numbers above): "
+          + reading(table, maps) + "\n")
 
 
 if __name__ == "__main__":
