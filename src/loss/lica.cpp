@@ -45,6 +45,27 @@ torch::Tensor js_from_logs(const torch::Tensor& log_p, const torch::Tensor& log_
 // direct form's [count, k, B] temporaries.
 constexpr int64_t kDirectFormMaxElements = int64_t{1} << 24;
 
+// W_ij of the selected neighbours' affinities top_aff [c, k] (best first), by docs/design.md
+// §4: those below min_affinity dropped, a softmax at tau_intra over the rest; 0 for dropped.
+torch::Tensor neighbour_weights(const torch::Tensor& top_aff, const LicaOptions& opt) {
+  auto kept = top_aff >= opt.min_affinity;  // [c, k]
+  auto logits = (top_aff / opt.tau_intra)
+                    .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
+  // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
+  return torch::where(kept, logits.softmax(1), torch::zeros_like(logits));
+}
+
+// Puts -inf on the anchors' own columns in `block`, the affinities of the anchors
+// [offset, offset + c) with the columns [c0, c0 + t): each anchor's own column goes after
+// every real neighbour.
+void exclude_anchors(torch::Tensor& block, int64_t offset, int64_t c0) {
+  const int64_t lo = std::max(offset, c0);
+  const int64_t hi = std::min(offset + block.size(0), c0 + block.size(1));
+  if (lo >= hi) return;
+  auto at = torch::arange(lo, hi, torch::TensorOptions().dtype(torch::kLong).device(block.device()));
+  block.index_put_({at - offset, at - c0}, -std::numeric_limits<double>::infinity());
+}
+
 // Neighbours N_k(i) and weights W_ij of the anchors [offset, offset + c) from their affinity
 // rows [c, B], no gradient: [c, k] global indices and [c, k] weights (0 for dropped pairs),
 // by docs/design.md §4's conventions.
@@ -53,17 +74,9 @@ std::pair<torch::Tensor, torch::Tensor> select_neighbours(const torch::Tensor& a
                                                           const LicaOptions& opt) {
   torch::NoGradGuard no_grad;
   auto aff = affinity_rows.detach().clone();  // [c, B]
-  const int64_t count = aff.size(0);
-  // Exclude the anchor itself: its own column goes after every real neighbour.
-  auto rows = torch::arange(count, torch::TensorOptions().dtype(torch::kLong).device(aff.device()));
-  aff.index_put_({rows, rows + offset}, -std::numeric_limits<double>::infinity());
+  exclude_anchors(aff, offset, 0);
   auto [top_aff, neighbour] = top_k_stable(aff, k);  // [c, k] each
-  auto kept = top_aff >= opt.min_affinity;            // [c, k]
-  auto logits = (top_aff / opt.tau_intra)
-                    .masked_fill(kept.logical_not(), -std::numeric_limits<double>::infinity());
-  // An anchor with nothing kept has an all -inf row whose softmax is NaN: zero it.
-  auto weight = torch::where(kept, logits.softmax(1), torch::zeros_like(logits));
-  return {neighbour, weight};
+  return {neighbour, neighbour_weights(top_aff, opt)};
 }
 
 // The [c, k] selection flattened to the pairs of weight > 0, anchor-major.
@@ -187,15 +200,24 @@ LicaPairs lica_pairs(const torch::Tensor& unit, int64_t offset, int64_t count,
                 std::to_string(offset + count) + ") outside the batch of " +
                 std::to_string(batch));
   }
+  if (opt.tile_cols < 1) {
+    throw InputError("loss.lica.tile_cols: got " + std::to_string(opt.tile_cols) +
+                     ", expected >= 1");
+  }
   torch::NoGradGuard no_grad;
   const int64_t k = neighbour_count(opt.top_k, batch);
   const int64_t chunk = std::max<int64_t>(opt.chunk_rows, 1);
   std::vector<torch::Tensor> anchor, neighbour, weight;
   for (int64_t b = offset; b < offset + count; b += chunk) {
     const int64_t e = std::min(offset + count, b + chunk);
-    auto rows = unit.slice(0, b, e).matmul(unit.t());  // [c, B] affinity rows
-    const auto [n, w] = select_neighbours(rows, b, k, opt);
-    auto pairs = kept_pairs(n, w, b);
+    const auto anchors = unit.slice(0, b, e);
+    // The anchors' affinity rows [c, B], streamed tile_cols columns at a time.
+    auto [top_aff, n] = top_k_streamed(batch, k, opt.tile_cols, [&](int64_t c0, int64_t c1) {
+      auto block = anchors.matmul(unit.slice(0, c0, c1).t());  // [c, t]
+      exclude_anchors(block, b, c0);
+      return block;
+    });
+    auto pairs = kept_pairs(n, neighbour_weights(top_aff, opt), b);
     anchor.push_back(pairs.anchor);
     neighbour.push_back(pairs.neighbour);
     weight.push_back(pairs.weight);

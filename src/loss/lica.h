@@ -70,8 +70,9 @@ struct LicaPairs {
   torch::Tensor weight;     // [P] W_ij > 0
 };
 
-// From the unit rows [B, D'] of unit_rows(): the affinity rows are built chunk_rows anchors
-// at a time, so memory stays O(chunk_rows · B) besides the pairs.
+// From the unit rows [B, D'] of unit_rows(): the affinities of chunk_rows anchors at a time,
+// streamed over tiles of max(tile_cols, 2k) columns (top_k_streamed), so memory stays
+// O(chunk_rows · max(tile_cols, 2k)) besides the pairs. tile_cols < 1 throws InputError.
 LicaPairs lica_pairs(const torch::Tensor& unit, int64_t offset, int64_t count,
                      const LicaOptions& opt);
 

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 
+#include <algorithm>
 #include <string>
 
 namespace lica::loss {
@@ -50,6 +51,36 @@ std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, 
   values = values.gather(1, by_col);
   auto order = std::get<1>(values.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
   return {values.gather(1, order), cols.gather(1, order)};
+}
+
+std::pair<torch::Tensor, torch::Tensor> top_k_streamed(
+    int64_t n, int64_t k, int64_t tile,
+    const std::function<torch::Tensor(int64_t, int64_t)>& columns) {
+  if (k < 0 || k > n || tile < 1) {
+    throw Error("top_k_streamed: k = " + std::to_string(k) + " of " + std::to_string(n) +
+                " columns in tiles of " + std::to_string(tile));
+  }
+  torch::NoGradGuard no_grad;
+  // Tiles of at least 2k columns: a merge then sorts at most 1.5x the tile it adds.
+  const int64_t width = std::max(tile, 2 * k);
+  if (n <= width) return top_k_stable(columns(0, n), k);
+  torch::Tensor values, cols;  // the running best: [c, <= k], best first
+  for (int64_t c0 = 0; c0 < n; c0 += width) {
+    const int64_t c1 = std::min(n, c0 + width);
+    auto [tile_values, tile_cols] = top_k_stable(columns(c0, c1), std::min(k, c1 - c0));
+    tile_cols.add_(c0);
+    if (!values.defined()) {
+      values = tile_values;
+      cols = tile_cols;
+      continue;
+    }
+    const auto merged_values = torch::cat({values, tile_values}, 1);
+    const auto merged_cols = torch::cat({cols, tile_cols}, 1);
+    auto [best, at] = top_k_stable(merged_values, std::min(k, merged_values.size(1)));
+    values = best;
+    cols = merged_cols.gather(1, at);
+  }
+  return {values, cols};
 }
 
 }  // namespace lica::loss

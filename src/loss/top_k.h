@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <functional>
 #include <utility>
 
 namespace lica::loss {
@@ -14,5 +16,14 @@ namespace lica::loss {
 // full stable sort of [B, B] cost 20x a top-k at B = 1024, 1.5 s at B = 4096 on the CPU).
 // NaN anywhere in the rows throws lica::Error, on every path (k below or above n/2, k = 0).
 std::pair<torch::Tensor, torch::Tensor> top_k_stable(const torch::Tensor& rows, int64_t k);
+
+// top_k_stable() of rows [c, n] that are never held whole: `columns(c0, c1)` returns their
+// columns [c0, c1) as [c, c1 - c0], for consecutive tiles of max(tile, 2k) columns. Each
+// tile's k best are merged into the running k best, so at most one tile and [c, 2k] are
+// held. The result is top_k_stable()'s, ties included: the running best come before the
+// tile's in the merge and hold only smaller columns, so a stable merge keeps column order.
+std::pair<torch::Tensor, torch::Tensor> top_k_streamed(
+    int64_t n, int64_t k, int64_t tile,
+    const std::function<torch::Tensor(int64_t, int64_t)>& columns);
 
 }  // namespace lica::loss

@@ -197,7 +197,7 @@ std::vector<Field> loss_fields() {
              "how the term is computed (auto: chunked on the CPU; on a GPU direct, chunked above "
              "2^24 elements); fused streams over column tiles (no [B, B] matrices)"),
       integer("loss.lica.tile_cols", [](Config& c) { return &c.loss.lica.tile_cols; }, 1,
-              1 << 24, "similarity columns per tile of the fused form"),
+              1 << 24, "columns per tile of the fused form (similarities, and affinities in its neighbour selection)"),
       real("loss.itc.weight", [](Config& c) { return &c.loss.itc.weight; }, incl(0), incl(1000),
            "weight of ITC against the momentum queues; 0 = off"),
       real("loss.itc.temperature", [](Config& c) { return &c.loss.itc.temperature; }, excl(0),

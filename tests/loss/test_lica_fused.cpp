@@ -234,6 +234,33 @@ TEST(LicaFused, PairsFollowTheDirectSelection) {
   }
 }
 
+TEST(LicaFused, StreamedSelectionKeepsThePairsOfWholeRows) {
+  // The neighbour selection streams affinity columns in tiles of max(tile_cols, 2k): the
+  // pairs must be those of whole rows (tile_cols >= B), ties (groups of 5 equal sources)
+  // included, whatever the tile, the chunk of anchors and the rank's share.
+  auto in = random_inputs(23, 4, 10.0, torch::kDouble, torch::kCPU, /*groups=*/5);
+  for (int64_t k : {1, 2, 3, 9}) {
+    for (int64_t tile : {1, 3, 4, 7, 22}) {
+      for (int64_t chunk : {2, 23}) {
+        SCOPED_TRACE("k " + std::to_string(k) + " tile " + std::to_string(tile) + " chunk " +
+                     std::to_string(chunk));
+        auto opt = options(Divergence::kJs, k, 0.0, tile, chunk);
+        auto whole_opt = options(Divergence::kJs, k, 0.0, 23, 23);
+        for (auto [offset, count] : {std::pair<int64_t, int64_t>{0, 23}, {9, 7}}) {
+          const auto streamed = lica_pairs(in.unit, offset, count, opt);
+          const auto whole = lica_pairs(in.unit, offset, count, whole_opt);
+          ASSERT_TRUE(torch::equal(streamed.anchor, whole.anchor));
+          ASSERT_TRUE(torch::equal(streamed.neighbour, whole.neighbour));
+          ASSERT_TRUE(torch::allclose(streamed.weight, whole.weight, 0, 1e-15));
+        }
+      }
+    }
+  }
+  // The tie rule itself: anchor 0 (group 0) has its equals 5, 10, 15, 20 as its best four.
+  const auto pairs = lica_pairs(in.unit, 0, 1, options(Divergence::kJs, 4, -1, 1, 1));
+  EXPECT_TRUE(torch::equal(pairs.neighbour, torch::tensor({5, 10, 15, 20}, torch::kLong)));
+}
+
 TEST(LicaFused, RejectsBadInput) {
   auto in = random_inputs(6, 4, 10.0, torch::kDouble, torch::kCPU);
   auto opt = options(Divergence::kJs, 0, -1, 0);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
@@ -31,6 +32,35 @@ TEST(TopKStable, EqualsTheFirstKOfAStableDescendingSort) {
       }
     }
   }
+}
+
+// The streamed selection against the whole rows' one, on the same tie-heavy rows, at every
+// k and at tiles that do and do not divide n (one-column tiles, tiles wider than n).
+TEST(TopKStreamed, EqualsTopKStableOfTheWholeRows) {
+  for (int seed = 0; seed < 4; ++seed) {
+    torch::manual_seed(400 + seed);
+    const int64_t c = 2 + seed, n = 6 + 9 * seed;
+    auto rows = torch::randint(0, 4, {c, n}, torch::TensorOptions().dtype(torch::kDouble));
+    rows.masked_fill_(torch::rand({c, n}) < 0.1, -std::numeric_limits<double>::infinity());
+    const auto whole = [&](int64_t c0, int64_t c1) { return rows.slice(1, c0, c1).clone(); };
+    for (int64_t tile : {int64_t{1}, int64_t{2}, int64_t{5}, n - 1, n + 3}) {
+      for (int64_t k = 0; k <= n; ++k) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " n " + std::to_string(n) + " tile " +
+                     std::to_string(tile) + " k " + std::to_string(k));
+        int64_t widest = 0;
+        const auto [values, cols] = top_k_streamed(n, k, tile, [&](int64_t c0, int64_t c1) {
+          widest = std::max(widest, c1 - c0);
+          return whole(c0, c1);
+        });
+        const auto [want_values, want_cols] = top_k_stable(rows, k);
+        EXPECT_TRUE(torch::equal(cols, want_cols));
+        EXPECT_TRUE(torch::equal(values, want_values));
+        EXPECT_LE(widest, std::max(tile, 2 * k));  // never the whole row where it streams
+      }
+    }
+  }
+  EXPECT_THROW(top_k_streamed(4, 5, 2, [](int64_t, int64_t) { return torch::zeros({1, 1}); }),
+               Error);
 }
 
 // NaN is an error on every path: the top-k's (k below n/2), the full sort's (k >= n/2, the
