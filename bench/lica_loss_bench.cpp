@@ -2,8 +2,11 @@
 // forward and backward, direct vs chunked vs fused form, for global batches B. Every form
 // starts from the embeddings (the direct and chunked forms build s · V · Tᵀ first).
 // With --term contrastive: the symmetric InfoNCE instead, direct vs tiled (--tile columns).
+// With --term pairs: the fused form's neighbour selection alone (lica_pairs), affinity rows
+// whole (one tile of B columns) vs streamed in tiles of --tile columns.
 //   build/lica_loss_bench [--batches 256,1024,4096,8192] [--top-k 16] [--max-gb 12]
 //   build/lica_loss_bench --term contrastive --batches 16384,32768,65536,131072
+//   build/lica_loss_bench --term pairs --top-k 8 --tile 1024 --batches 16384,65536,262144
 // Each measurement runs in a forked child, so its peak resident memory (above the inputs)
 // is its own. The direct form is skipped where its [B, k, B] temporaries would pass --max-gb.
 #include <sys/resource.h>
@@ -99,6 +102,27 @@ Figures measure_contrastive(int64_t batch, int64_t tile) {
   });
 }
 
+// Runs in the child: lica_pairs over all B anchors (D' = 256, chunk_rows 1024) with the
+// affinity columns in tiles of `tile` (>= B: whole rows). forward_ms is its time.
+Figures measure_pairs(int64_t batch, int64_t top_k, int64_t tile) {
+  using namespace lica::loss;
+  torch::manual_seed(0);
+  const auto unit = unit_embeddings(batch, 256);
+  LicaOptions o;
+  o.top_k = top_k;
+  o.tile_cols = tile;
+  const double base = peak_rss_mb();
+  Figures f;
+  for (int round = 0; round < 2; ++round) {  // round 0 warms up
+    const auto t = Clock::now();
+    const auto pairs = lica_pairs(unit, 0, batch, o);
+    pairs.weight.sum().item<float>();
+    f.forward_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  }
+  f.peak_mb = peak_rss_mb() - base;
+  return f;
+}
+
 // `measure()` in a forked child, so that its peak memory is its own; false if it died.
 template <typename Measure>
 bool in_child(Measure&& measure, Figures& f) {
@@ -127,6 +151,21 @@ void print(int64_t b, const std::string& name, bool ok, const Figures& f) {
                 f.forward_ms, f.backward_ms, f.peak_mb);
   }
   std::fflush(stdout);
+}
+
+// The selection table: whole rows and streamed, per B.
+void pairs_table(const std::string& batches, int64_t top_k, int64_t tile) {
+  std::printf("LICA neighbour selection (lica_pairs), D' = 256, top_k=%lld, chunk_rows 1024, "
+              "%d threads\n", static_cast<long long>(top_k), torch::get_num_threads());
+  std::printf("%7s %8s %11s %12s %12s\n", "B", "columns", "select_ms", "", "peak_MB");
+  std::stringstream list(batches);
+  for (std::string item; std::getline(list, item, ',');) {
+    const int64_t b = std::stoll(item);
+    Figures f;
+    print(b, "whole", in_child([&] { return measure_pairs(b, top_k, b); }, f), f);
+    print(b, "tile" + std::to_string(tile),
+          in_child([&] { return measure_pairs(b, top_k, tile); }, f), f);
+  }
 }
 
 // The InfoNCE table: direct (skipped above --max-gb) and tiled, per B.
@@ -165,16 +204,24 @@ int main(int argc, char** argv) {
     cli.option("top-k", "neighbours per anchor (0 = all)", &top_k);
     cli.option("max-gb", "skip the direct form above this estimated memory", &max_gb);
     cli.option("threads", "LibTorch threads (0 = default)", &threads);
-    cli.option("term", "lica (the intra-modal term) or contrastive (the symmetric InfoNCE)", &term);
-    cli.option("tile", "candidates per tile of the tiled InfoNCE (--term contrastive)", &tile);
+    cli.option("term",
+               "lica (the intra-modal term), contrastive (the symmetric InfoNCE) or pairs (the "
+               "fused form's neighbour selection)",
+               &term);
+    cli.option("tile", "columns per tile: the tiled InfoNCE's (--term contrastive), the "
+               "selection's (--term pairs)", &tile);
     if (!cli.parse(argc, argv)) return 0;
     if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
-    if (term != "lica" && term != "contrastive") {
-      throw lica::InputError("--term: expected lica or contrastive, got '" + term + "'");
+    if (term != "lica" && term != "contrastive" && term != "pairs") {
+      throw lica::InputError("--term: expected lica, contrastive or pairs, got '" + term + "'");
     }
     if (tile < 1) throw lica::InputError("--tile: expected >= 1, got " + std::to_string(tile));
     if (term == "contrastive") {
       contrastive_table(batches, tile, max_gb);
+      return 0;
+    }
+    if (term == "pairs") {
+      pairs_table(batches, top_k, tile);
       return 0;
     }
     std::printf("LICA term, one modality, float32, top_k=%lld, %d threads\n",

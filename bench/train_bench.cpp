@@ -116,14 +116,18 @@ double step_flops(const lica::run::Config& cfg, const lica::run::FeatureShape& s
 }
 
 // Random features of the shape, zero past each row's random length (F/2..F frames,
-// L/2..L tokens), as the loader pads them.
+// L/2..L tokens), as the loader pads them. Made in place on the host (a million rows are
+// 93 GB at the widths: no temporaries of that size), then copied to `device`, or
+// left on the host (trainer.host_inputs: the step copies a micro-batch at a time).
 lica::data::Batch random_batch(int64_t rows, const lica::run::FeatureShape& shape,
                                const torch::Device& device, uint64_t seed) {
   torch::manual_seed(seed);
   const auto masked = [rows](int64_t len, int64_t width, torch::Tensor* features) {
     const auto lengths = torch::randint(std::max<int64_t>(1, len / 2), len + 1, {rows, 1});
     auto mask = torch::arange(len).unsqueeze(0) < lengths;  // [rows, len]
-    *features = torch::randn({rows, len, width}) * mask.unsqueeze(-1).to(torch::kFloat);
+    *features = torch::empty({rows, len, width});
+    features->normal_();
+    features->mul_(mask.unsqueeze(-1).to(torch::kFloat));
     return mask;
   };
   lica::data::Batch b;
@@ -198,7 +202,8 @@ lica::model::DualEncoder seeded_model(const Run& run, const lica::run::Config& c
 lica::data::Batch rank_batch(const Run& run, const lica::run::Config& cfg) {
   const auto [r0, r1] =
       lica::dist::shard_range(cfg.trainer.batch_size, run.comm.rank(), run.comm.world_size());
-  return random_batch(r1 - r0, run.shape, run.device,
+  return random_batch(r1 - r0, run.shape,
+                      cfg.trainer.host_inputs ? torch::Device(torch::kCPU) : run.device,
                       static_cast<uint64_t>(cfg.trainer.seed) +
                           1000003u * static_cast<uint64_t>(run.comm.rank() + 1));
 }
@@ -327,8 +332,9 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
         const int64_t chunk = loss_opt.micro_batch > 0 ? loss_opt.micro_batch : n;
         for (int64_t a = 0; a < n; a += chunk) {
           const int64_t z = std::min(n, a + chunk);
-          model->encode_video_sequence(batch.video.slice(0, a, z), batch.video_mask.slice(0, a, z));
-          model->encode_text_sequence(batch.text.slice(0, a, z), batch.text_mask.slice(0, a, z));
+          const auto rows = lica::data::rows_to(batch, a, z, device);  // host_inputs: a copy
+          model->encode_video_sequence(rows.video, rows.video_mask);
+          model->encode_text_sequence(rows.text, rows.text_mask);
         }
       }
       sync();

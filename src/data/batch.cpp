@@ -78,4 +78,28 @@ data::Batch batch_to(const data::Batch& batch, const torch::Device& device) {
   return out;
 }
 
+data::Batch video_part(const data::Batch& batch) {
+  data::Batch out;
+  out.video = batch.video;
+  out.video_mask = batch.video_mask;
+  return out;
+}
+
+data::Batch text_part(const data::Batch& batch) {
+  data::Batch out;
+  out.text = batch.text;
+  out.text_mask = batch.text_mask;
+  return out;
+}
+
+data::Batch rows_to(const data::Batch& batch, int64_t r0, int64_t r1,
+                    const torch::Device& device) {
+  const auto rows = [r0, r1](const torch::Tensor& t) {
+    return t.defined() ? t.slice(0, r0, r1) : t;
+  };
+  return batch_to({rows(batch.video), rows(batch.video_mask), rows(batch.text),
+                   rows(batch.text_mask), rows(batch.video_index), rows(batch.text_index)},
+                  device);
+}
+
 }  // namespace lica::data

@@ -34,4 +34,14 @@ Batch make_text_batch(const FeatureFile& file, const std::vector<int64_t>& text_
 // copy then overlaps the work already queued on the stream.
 data::Batch batch_to(const data::Batch& batch, const torch::Device& device);
 
+// One modality's features and mask of `batch` (the other fields undefined, so rows_to()
+// copies nothing else): a tower encodes its own modality only.
+data::Batch video_part(const data::Batch& batch);
+data::Batch text_part(const data::Batch& batch);
+
+// The rows [r0, r1) of `batch` on `device`, copied as batch_to() does: one micro-batch of a
+// batch kept in host memory (trainer.host_inputs). Rows already on `device` are not copied.
+data::Batch rows_to(const data::Batch& batch, int64_t r0, int64_t r1,
+                    const torch::Device& device);
+
 }  // namespace lica::data

@@ -137,9 +137,10 @@ std::vector<std::string> training_differences(const Config& saved, const Config&
                             key.rfind("trainer.", 0) == 0 || key.rfind("loss.", 0) == 0;
     // data.path may move (jobs often stage features to node-local disk); the device and the
     // micro-batch size change rounding (and dropout's draws), not the run: a job that ran
-    // out of memory resumes with smaller micro-batches.
+    // out of memory resumes with smaller micro-batches, or with its inputs on the host.
     if (!trajectory || key == "data.path" || key == "trainer.threads" ||
-        key == "trainer.log_every" || key == "trainer.device" || key == "trainer.micro_batch") {
+        key == "trainer.log_every" || key == "trainer.device" || key == "trainer.micro_batch" ||
+        key == "trainer.host_inputs") {
       continue;
     }
     const std::string a = config_value(saved, key), b = config_value(now, key);

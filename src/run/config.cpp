@@ -238,6 +238,10 @@ void validate(const Config& c, const std::string& source) {
              (c.loss.lmim.weight > 0 ? "loss.lmim.weight" : "loss.itm_weight") +
              " needs the encoders' sequences with gradient: set trainer.micro_batch: 0");
   }
+  if (c.trainer.host_inputs && c.trainer.micro_batch <= 0) {
+    fail("trainer.host_inputs",
+         "true needs trainer.micro_batch > 0 (the inputs are copied one micro-batch at a time)");
+  }
   if (c.loss.itm_weight > 0 && c.trainer.batch_size < 2) {
     fail("loss.itm_weight", "needs trainer.batch_size >= 2 (hard negatives come from the batch)");
   }

@@ -80,6 +80,8 @@ struct TrainerConfig {
   std::string precision = "fp32";  // fp32 | bf16: bf16 autocasts the encoders' forward only
   bool tf32 = true;                // TF32 for fp32 matmuls and convolutions on CUDA
   int64_t micro_batch = 0;  // rows per encoder pass on each rank; 0 = all at once
+  bool host_inputs = false;  // with micro_batch: the batch stays in host memory, each
+                             // micro-batch is copied to the device when it is encoded
 };
 
 struct LicaConfig {

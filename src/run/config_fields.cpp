@@ -154,6 +154,10 @@ std::vector<Field> trainer_fields() {
               int64_t{1} << 40,
               "rows each rank encodes at a time, the loss taken on the cached embeddings of the "
               "whole global batch (docs/large-batch.md); 0 = one pass"),
+      flag("trainer.host_inputs", [](Config& c) { return &c.trainer.host_inputs; },
+           "with trainer.micro_batch: keep each rank's input features in (pinned) host memory "
+           "and copy one micro-batch at a time to the device (a million rows do not fit on one "
+           "GPU); no effect on cpu"),
       integer("trainer.log_every", [](Config& c) { return &c.trainer.log_every; }, 1,
               1000000000, "log a metrics line every N steps"),
       integer("trainer.threads", [](Config& c) { return &c.trainer.threads; }, 0, 1024,

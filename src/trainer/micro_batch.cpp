@@ -12,17 +12,18 @@ namespace lica::trainer {
 namespace {
 
 // This rank's rows [r0, r1) through one tower, in the step's precision, as fp32 (the losses
-// never see bf16); the embedding only.
+// never see bf16); the embedding only. `local` may be in host memory (trainer.host_inputs).
 torch::Tensor embed_rows(model::DualEncoder& model, const data::Batch& local, bool video,
                          int64_t r0, int64_t r1, const LossOptions& opt,
                          const torch::Device& device) {
   torch::Tensor e;
   {
+    // A copy of this tower's rows only, from host inputs.
+    const auto rows =
+        data::rows_to(video ? data::video_part(local) : data::text_part(local), r0, r1, device);
     model::AutocastGuard autocast(device, opt.precision);
-    e = video ? model->encode_video_sequence(local.video.slice(0, r0, r1),
-                                             local.video_mask.slice(0, r0, r1)).embedding
-              : model->encode_text_sequence(local.text.slice(0, r0, r1),
-                                            local.text_mask.slice(0, r0, r1)).embedding;
+    e = video ? model->encode_video_sequence(rows.video, rows.video_mask).embedding
+              : model->encode_text_sequence(rows.text, rows.text_mask).embedding;
   }
   return model::widened(e);
 }

@@ -29,14 +29,21 @@ model::Encoded widened(model::Encoded e) {
 }
 
 // [B, D'] unit rows whose dot products are one modality's intra-modal affinities,
-// identical on every rank, no gradient.
+// identical on every rank, no gradient. `part`: this rank's rows of the modality
+// (data::video_part or text_part), possibly in host memory (trainer.host_inputs).
 torch::Tensor affinity_rows(dist::Communicator& comm, AffinitySource source,
-                            const torch::Tensor& all_embeddings, const torch::Tensor& features,
-                            const torch::Tensor& mask) {
+                            const torch::Tensor& all_embeddings, const data::Batch& part,
+                            int64_t micro_batch) {
   if (source == AffinitySource::kEmbedding) return loss::unit_rows(all_embeddings);
-  // Mean of the valid input positions, gathered: cosine over the global batch.
+  // Mean of the valid input positions, micro_batch rows at a time, gathered: cosine over the
+  // global batch.
   torch::NoGradGuard no_grad;
-  return loss::unit_rows(comm.all_gather(model::masked_mean(features, mask).contiguous()));
+  const auto means = in_chunks(part.size(), micro_batch, [&](int64_t r0, int64_t r1) {
+    const auto rows = data::rows_to(part, r0, r1, all_embeddings.device());
+    return rows.video.defined() ? model::masked_mean(rows.video, rows.video_mask)
+                                : model::masked_mean(rows.text, rows.text_mask);
+  });
+  return loss::unit_rows(comm.all_gather(means.contiguous()));
 }
 
 // (L_intra^v, L_intra^t) of the anchors [offset, offset + b): every rank sees the
@@ -47,8 +54,8 @@ std::pair<torch::Tensor, torch::Tensor> intra_terms(
     const torch::Tensor& all_text, const torch::Tensor& scale, int64_t offset,
     const LossOptions& opt) {
   const int64_t b = local.video.size(0);
-  auto unit_v = affinity_rows(comm, opt.source, all_video, local.video, local.video_mask);
-  auto unit_t = affinity_rows(comm, opt.source, all_text, local.text, local.text_mask);
+  auto unit_v = affinity_rows(comm, opt.source, all_video, data::video_part(local), opt.micro_batch);
+  auto unit_t = affinity_rows(comm, opt.source, all_text, data::text_part(local), opt.micro_batch);
   if (opt.lica.form == loss::LicaForm::kFused) {  // never builds a [B, B] matrix
     const auto fused = [&](const torch::Tensor& rows, const torch::Tensor& cols,
                            const torch::Tensor& unit) {
@@ -99,15 +106,14 @@ void add_momentum_terms(StepInputs& in, const model::Momentum& momentum, torch::
   const auto& text = in.text_seq.embedding;
   auto& targets = *momentum.ptr();  // encoding sets its towers' eval mode
   const int64_t b = local.size();
+  // m rows at a time, each copied to the device if the inputs are kept on the host.
   out.momentum_video = in.comm.all_gather(in_chunks(b, opt.micro_batch, [&](int64_t r0, int64_t r1) {
-    return widened(in.forward([&] {
-      return targets.encode_video(local.video.slice(0, r0, r1), local.video_mask.slice(0, r0, r1));
-    }));
+    const auto rows = data::rows_to(data::video_part(local), r0, r1, in.device);
+    return widened(in.forward([&] { return targets.encode_video(rows.video, rows.video_mask); }));
   }));
   out.momentum_text = in.comm.all_gather(in_chunks(b, opt.micro_batch, [&](int64_t r0, int64_t r1) {
-    return widened(in.forward([&] {
-      return targets.encode_text(local.text.slice(0, r0, r1), local.text_mask.slice(0, r0, r1));
-    }));
+    const auto rows = data::rows_to(data::text_part(local), r0, r1, in.device);
+    return widened(in.forward([&] { return targets.encode_text(rows.text, rows.text_mask); }));
   }));
   const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
   const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});

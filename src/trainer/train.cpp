@@ -141,7 +141,9 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
   data::PrefetchLoader loader(
       *t.file, rank_batch_plan(cfg, *t.file, *t.train_split, shape, comm.rank(), comm.world_size()),
       t.progress.step, shape.total_steps,
-      {cfg.data.prefetch_batches, /*pin_memory=*/t.device.is_cuda()});
+      // Not pinned with trainer.host_inputs: the caching host allocator rounds each block up
+      // to a power of two (a 93 GB batch would ask for 128 GB of page-locked memory).
+      {cfg.data.prefetch_batches, /*pin_memory=*/t.device.is_cuda() && !cfg.trainer.host_inputs});
   Throughput window;
   double waited_at_last_record = 0;
   const auto started = Clock::now();
@@ -151,7 +153,8 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
   for (; step < shape.total_steps; ++step) {
     t.model->train();
     const StepSlice slice = step_slice(shape, step, comm.rank(), comm.world_size());
-    const auto batch = data::batch_to(loader.next(), t.device);  // non-blocking when pinned
+    // Non-blocking when pinned; with trainer.host_inputs the step copies each micro-batch.
+    const auto batch = cfg.trainer.host_inputs ? loader.next() : data::batch_to(loader.next(), t.device);
     const LossValues loss = train_step(t, batch, slice, step);
     if (step == summary.start_step) summary.first_loss = loss.total;
     summary.last_loss = loss.total;

@@ -62,6 +62,31 @@ TEST(Batch, SingleModalityBatchesLeaveTheOtherUndefined) {
   EXPECT_EQ(Batch().size(), 0);
 }
 
+// One micro-batch of a batch: the rows [r0, r1) of every defined field, and of one modality
+// only after video_part / text_part (the other stays undefined: nothing else is copied).
+TEST(Batch, RowsToTakesTheRowsOfTheDefinedFieldsOnly) {
+  Batch b;
+  b.video = torch::arange(6 * 2 * 3, torch::kFloat).reshape({6, 2, 3});
+  b.video_mask = torch::rand({6, 2}) < 0.5;
+  b.text = torch::arange(6 * 4 * 2, torch::kFloat).reshape({6, 4, 2});
+  b.text_mask = torch::rand({6, 4}) < 0.5;
+  b.video_index = torch::arange(10, 16);
+  b.text_index = torch::arange(20, 26);
+  const auto rows = rows_to(b, 2, 5, torch::kCPU);
+  EXPECT_TRUE(torch::equal(rows.video, b.video.slice(0, 2, 5)));
+  EXPECT_TRUE(torch::equal(rows.video_mask, b.video_mask.slice(0, 2, 5)));
+  EXPECT_TRUE(torch::equal(rows.text, b.text.slice(0, 2, 5)));
+  EXPECT_TRUE(torch::equal(rows.text_mask, b.text_mask.slice(0, 2, 5)));
+  EXPECT_TRUE(torch::equal(rows.text_index, torch::arange(22, 25)));
+  EXPECT_EQ(rows.size(), 3);
+  const auto video = rows_to(video_part(b), 5, 6, torch::kCPU);
+  EXPECT_TRUE(torch::equal(video.video, b.video.slice(0, 5, 6)));
+  EXPECT_FALSE(video.text.defined() || video.text_mask.defined() || video.video_index.defined());
+  const auto text = rows_to(text_part(b), 0, 2, torch::kCPU);
+  EXPECT_TRUE(torch::equal(text.text_mask, b.text_mask.slice(0, 0, 2)));
+  EXPECT_FALSE(text.video.defined() || text.video_mask.defined());
+}
+
 TEST(Batch, MismatchedRowCountsAreAnError) {
   TempDir dir;
   TinyFile().write(dir.file("t.h5"));

@@ -241,6 +241,10 @@ TEST(Config, CrossFieldRules) {
   e = validate_error("trainer:\n  micro_batch: 64\nloss:\n  lmim:\n    weight: 0.5\n");
   EXPECT_TRUE(has(e, "key trainer.micro_batch: value 64 caches embeddings only; loss.lmim.weight "
                      "needs the encoders' sequences with gradient")) << e;
+  e = validate_error("trainer:\n  host_inputs: true\n");
+  EXPECT_TRUE(has(e, "key trainer.host_inputs: true needs trainer.micro_batch > 0")) << e;
+  EXPECT_NO_THROW(validate(
+      parse_config_yaml("trainer:\n  host_inputs: true\n  micro_batch: 8\n", "test"), "test"));
   e = validate_error("trainer:\n  micro_batch: 64\nmodel:\n  fusion:\n    layers: 1\nloss:\n  itm_weight: 1\n");
   EXPECT_TRUE(has(e, "key trainer.micro_batch: value 64 caches embeddings only; loss.itm_weight")) << e;
   EXPECT_NO_THROW(validate(parse_config_yaml("trainer:\n  micro_batch: 64\nloss:\n  lica:\n    weight: 1\n"
@@ -394,6 +398,7 @@ Config every_field_changed() {
                         "trainer.precision=bf16",
                         "trainer.tf32=false",
                         "trainer.micro_batch=7",
+                        "trainer.host_inputs=true",
                         "run.dir=runs/odd"}) {
     apply_override(c, a);
   }
@@ -402,7 +407,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 71u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 72u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -474,8 +479,10 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.trainer.precision, "bf16");
   EXPECT_FALSE(c.trainer.tf32);
   EXPECT_EQ(c.trainer.micro_batch, 7);
+  EXPECT_TRUE(c.trainer.host_inputs);
   Config valid = c;
   valid.trainer.micro_batch = 0;  // micro-batches refuse LMIM and ITM, both on above
+  valid.trainer.host_inputs = false;  // which host inputs need
   EXPECT_NO_THROW(validate(valid, "test"));
 }
 

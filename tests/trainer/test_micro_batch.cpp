@@ -121,6 +121,36 @@ TEST(MicroBatch, LossAndEveryGradientEqualTheOnePassStep) {
   }
 }
 
+// trainer.host_inputs: the batch in host memory and the model on the GPU, each micro-batch
+// copied when it is encoded, gives the step of the batch on the GPU (float64). Runs in the
+// device suite; on the CPU the inputs are on the host either way.
+TEST(MicroBatch, HostInputsOnCudaEqualDeviceInputs) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: host and device are one";
+  const auto host = small_batch();
+  const auto on_gpu = data::batch_to(host, torch::kCUDA);
+  dist::LocalCommunicator local;
+  for (auto [label, opt] : settings()) {
+    SCOPED_TRACE(label);
+    opt.micro_batch = 4;
+    std::vector<torch::Tensor> grads[2];
+    double totals[2];
+    for (int k = 0; k < 2; ++k) {
+      auto model = small_model();
+      model->to(torch::kCUDA);
+      model::Momentum momentum{nullptr};
+      if (opt.needs_momentum()) {
+        momentum = model::Momentum(options(0.0), model, 0.9, 16);
+        momentum->to(torch::kCUDA, torch::kDouble);
+      }
+      const auto out = micro_batched_step(model, momentum, local, k == 0 ? host : on_gpu, 0, opt, 0);
+      totals[k] = out.total.item<double>();
+      grads[k] = take_gradients(model);
+    }
+    EXPECT_NEAR(totals[0], totals[1], 1e-12 * std::abs(totals[1]));
+    EXPECT_LE(worst_relative(grads[0], grads[1]), 1e-12);
+  }
+}
+
 // With dropout the gradient must be that of the function the first pass evaluated: each
 // micro-batch's second pass replays its first pass's generator state. The reference encodes
 // the same micro-batches in the same order with autograd, from the same generator state.
