@@ -2,10 +2,14 @@
 // forward and backward, direct vs chunked vs fused form, for global batches B. Every form
 // starts from the embeddings (the direct and chunked forms build s · V · Tᵀ first).
 // With --term contrastive: the symmetric InfoNCE instead, direct vs tiled (--tile columns).
+// With --term joint: the loss of a large-batch LICA step, W = 1, top_k 8 by default: the
+// tiled InfoNCE alone, the tiled InfoNCE plus both fused LICA terms, and the three in one
+// pass (loss/contrastive_lica_fused.h); the neighbour pairs are chosen before the clock runs.
 // With --term pairs: the fused form's neighbour selection alone (lica_pairs), affinity rows
 // whole (one tile of B columns) vs streamed in tiles of --tile columns.
 //   build/lica_loss_bench [--batches 256,1024,4096,8192] [--top-k 16] [--max-gb 12]
 //   build/lica_loss_bench --term contrastive --batches 16384,32768,65536,131072
+//   build/lica_loss_bench --term joint --top-k 8 --tile 1024 --batches 4096,16384
 //   build/lica_loss_bench --term pairs --top-k 8 --tile 1024 --batches 16384,65536,262144
 // Each measurement runs in a forked child, so its peak resident memory (above the inputs)
 // is its own. The direct form is skipped where its [B, k, B] temporaries would pass --max-gb.
@@ -20,6 +24,7 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "loss/contrastive_lica_fused.h"
 #include "loss/infonce.h"
 #include "loss/infonce_tiled.h"
 #include "loss/lica.h"
@@ -123,6 +128,32 @@ Figures measure_pairs(int64_t batch, int64_t top_k, int64_t tile) {
   return f;
 }
 
+// Runs in the child: the step's loss at W = 1 in one of three ways (see --term joint), D = 256;
+// the loss is nce + ½ (intra_v + intra_t), as the step weighs it at λ = 1.
+Figures measure_joint(int64_t batch, int64_t top_k, int64_t tile, const std::string& way) {
+  using namespace lica::loss;
+  torch::manual_seed(0);
+  auto video = unit_embeddings(batch, 256).requires_grad_(true);
+  auto text = unit_embeddings(batch, 256).requires_grad_(true);
+  const auto scale = torch::scalar_tensor(20.0);
+  LicaOptions o;
+  o.top_k = top_k;
+  o.tile_cols = tile;
+  const auto pairs_v = lica_pairs(unit_rows(video), 0, batch, o);
+  const auto pairs_t = lica_pairs(unit_rows(text), 0, batch, o);
+  return timed(video, text, [&] {
+    if (way == "one-pass") {
+      const auto t = fused_contrastive_lica(video, text, scale, 0, batch, pairs_v, pairs_t,
+                                            o.divergence, tile);
+      return t.nce + 0.5 * (t.intra_video + t.intra_text);
+    }
+    auto nce = tiled_infonce_loss(video, text, video, text, scale, 0, tile);
+    if (way == "nce") return nce;
+    return nce + 0.5 * (fused_intra_consistency_loss(video, text, scale, pairs_v, o.divergence, tile) +
+                        fused_intra_consistency_loss(text, video, scale, pairs_t, o.divergence, tile));
+  });
+}
+
 // `measure()` in a forked child, so that its peak memory is its own; false if it died.
 template <typename Measure>
 bool in_child(Measure&& measure, Figures& f) {
@@ -168,6 +199,23 @@ void pairs_table(const std::string& batches, int64_t top_k, int64_t tile) {
   }
 }
 
+// The joint table: the tiled InfoNCE alone, with both fused LICA terms apart, in one pass.
+void joint_table(const std::string& batches, int64_t top_k, int64_t tile) {
+  std::printf("step loss at W = 1 (tiled InfoNCE + fused LICA, JS), float32, D = 256, top_k=%lld, "
+              "tile %lld, %d threads\n",
+              static_cast<long long>(top_k), static_cast<long long>(tile),
+              torch::get_num_threads());
+  std::printf("%7s %8s %11s %12s %12s\n", "B", "form", "forward_ms", "backward_ms", "peak_MB");
+  std::stringstream list(batches);
+  for (std::string item; std::getline(list, item, ',');) {
+    const int64_t b = std::stoll(item);
+    for (const std::string way : {"nce", "separate", "one-pass"}) {
+      Figures f;
+      print(b, way, in_child([&] { return measure_joint(b, top_k, tile, way); }, f), f);
+    }
+  }
+}
+
 // The InfoNCE table: direct (skipped above --max-gb) and tiled, per B.
 void contrastive_table(const std::string& batches, int64_t tile, double max_gb) {
   std::printf("symmetric InfoNCE, float32, D = 256, tile %lld, %d threads\n",
@@ -205,19 +253,24 @@ int main(int argc, char** argv) {
     cli.option("max-gb", "skip the direct form above this estimated memory", &max_gb);
     cli.option("threads", "LibTorch threads (0 = default)", &threads);
     cli.option("term",
-               "lica (the intra-modal term), contrastive (the symmetric InfoNCE) or pairs (the "
-               "fused form's neighbour selection)",
+               "lica (the intra-modal term), contrastive (the symmetric InfoNCE), joint (InfoNCE "
+               "+ LICA apart and in one pass) or pairs (the fused form's neighbour selection)",
                &term);
-    cli.option("tile", "columns per tile: the tiled InfoNCE's (--term contrastive), the "
+    cli.option("tile", "columns per tile: the tiled InfoNCE's (--term contrastive, joint), the "
                "selection's (--term pairs)", &tile);
     if (!cli.parse(argc, argv)) return 0;
     if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
-    if (term != "lica" && term != "contrastive" && term != "pairs") {
-      throw lica::InputError("--term: expected lica, contrastive or pairs, got '" + term + "'");
+    if (term != "lica" && term != "contrastive" && term != "pairs" && term != "joint") {
+      throw lica::InputError("--term: expected lica, contrastive, joint or pairs, got '" + term +
+                             "'");
     }
     if (tile < 1) throw lica::InputError("--tile: expected >= 1, got " + std::to_string(tile));
     if (term == "contrastive") {
       contrastive_table(batches, tile, max_gb);
+      return 0;
+    }
+    if (term == "joint") {
+      joint_table(batches, top_k, tile);
       return 0;
     }
     if (term == "pairs") {

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "kernels/lica_pair_math.h"
+#include "loss/lica_tiles.h"
 
 #ifdef LICA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -15,22 +16,17 @@
 #endif
 
 namespace lica::loss {
-namespace {
 
 using kernels::pair_column;
 
-// The pairs with the index structures the row-wise backward needs, all on the pairs' device.
-struct IndexedPairs {
-  torch::Tensor anchor, neighbour;  // [P] int64
-  torch::Tensor anchor_begin;       // [B + 1]: pairs of anchor r are [begin[r], begin[r+1])
-  torch::Tensor by_neighbour;       // [P] pair ids sorted by neighbour (stable)
-  torch::Tensor neighbour_begin;    // [B + 1]
-};
+namespace {
 
 torch::Tensor begin_offsets(const torch::Tensor& sorted_keys, int64_t rows) {
   auto counts = torch::bincount(sorted_keys, {}, rows);  // [rows]
   return torch::cat({torch::zeros({1}, counts.options()), counts.cumsum(0)});
 }
+
+}  // namespace
 
 IndexedPairs index_pairs(const torch::Tensor& anchor, const torch::Tensor& neighbour,
                          int64_t rows) {
@@ -44,6 +40,8 @@ IndexedPairs index_pairs(const torch::Tensor& anchor, const torch::Tensor& neigh
   ip.neighbour_begin = begin_offsets(ip.neighbour, rows);
   return ip;
 }
+
+namespace {
 
 // ---- CPU reference of the two tile operations (kernels/lica_fused_cuda.h says what they do) ----
 
@@ -123,6 +121,8 @@ void check_cuda(cudaError_t err, const char* what) {
               "this build has the CPU form only");
 }
 
+}  // namespace
+
 // term[p] += Σ_c over the tile; grad_anchor_sum likewise. logp: [B, tile] contiguous.
 void pair_forward(const torch::Tensor& logp, const IndexedPairs& ip, bool kl, torch::Tensor& term,
                   torch::Tensor& grad_anchor_sum) {
@@ -168,10 +168,7 @@ torch::Tensor row_gradient(const torch::Tensor& logp, const IndexedPairs& ip,
   return grad;
 }
 
-template <typename Body>
-void for_tiles(int64_t n, int64_t tile, Body body) {
-  for (int64_t b = 0; b < n; b += tile) body(b, std::min(n, b + tile));
-}
+namespace {
 
 class FusedIntraFunction : public torch::autograd::Function<FusedIntraFunction> {
  public:

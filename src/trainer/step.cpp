@@ -1,14 +1,17 @@
 #include "trainer/step.h"
 
+#include <tuple>
+
 #include "common/error.h"
 #include "dist/all_gather.h"
+#include "loss/contrastive_lica_fused.h"
+#include "loss/infonce.h"
+#include "loss/infonce_tiled.h"
 #include "loss/itm.h"
+#include "loss/lica_fused.h"
 #include "model/autocast_guard.h"
 #include "model/module_device.h"
 #include "model/pooling.h"
-#include "loss/lica_fused.h"
-#include "loss/infonce.h"
-#include "loss/infonce_tiled.h"
 
 namespace lica::trainer {
 namespace {
@@ -46,6 +49,17 @@ torch::Tensor affinity_rows(dist::Communicator& comm, AffinitySource source,
   return loss::unit_rows(comm.all_gather(means.contiguous()));
 }
 
+// The neighbour pairs of this rank's anchors [offset, offset + b) in each modality (videos,
+// texts), for the fused forms.
+std::pair<loss::LicaPairs, loss::LicaPairs> neighbour_pairs(
+    dist::Communicator& comm, const data::Batch& local, const torch::Tensor& all_video,
+    const torch::Tensor& all_text, int64_t offset, const LossOptions& opt) {
+  const int64_t b = local.size();
+  const auto unit_v = affinity_rows(comm, opt.source, all_video, data::video_part(local), opt.micro_batch);
+  const auto unit_t = affinity_rows(comm, opt.source, all_text, data::text_part(local), opt.micro_batch);
+  return {loss::lica_pairs(unit_v, offset, b, opt.lica), loss::lica_pairs(unit_t, offset, b, opt.lica)};
+}
+
 // (L_intra^v, L_intra^t) of the anchors [offset, offset + b): every rank sees the
 // global batch, since its anchors' neighbours may be anywhere in it. Gradients reach other
 // ranks' rows through the all-gather's backward.
@@ -53,17 +67,16 @@ std::pair<torch::Tensor, torch::Tensor> intra_terms(
     dist::Communicator& comm, const data::Batch& local, const torch::Tensor& all_video,
     const torch::Tensor& all_text, const torch::Tensor& scale, int64_t offset,
     const LossOptions& opt) {
-  const int64_t b = local.video.size(0);
+  const int64_t b = local.size();
+  if (opt.lica.form == loss::LicaForm::kFused) {  // never builds a [B, B] matrix
+    const auto [pairs_v, pairs_t] = neighbour_pairs(comm, local, all_video, all_text, offset, opt);
+    return {loss::fused_intra_consistency_loss(all_video, all_text, scale, pairs_v,
+                                               opt.lica.divergence, opt.lica.tile_cols),
+            loss::fused_intra_consistency_loss(all_text, all_video, scale, pairs_t,
+                                               opt.lica.divergence, opt.lica.tile_cols)};
+  }
   auto unit_v = affinity_rows(comm, opt.source, all_video, data::video_part(local), opt.micro_batch);
   auto unit_t = affinity_rows(comm, opt.source, all_text, data::text_part(local), opt.micro_batch);
-  if (opt.lica.form == loss::LicaForm::kFused) {  // never builds a [B, B] matrix
-    const auto fused = [&](const torch::Tensor& rows, const torch::Tensor& cols,
-                           const torch::Tensor& unit) {
-      return loss::fused_intra_consistency_loss(rows, cols, scale, loss::lica_pairs(unit, offset, b, opt.lica),
-                                          opt.lica.divergence, opt.lica.tile_cols);
-    };
-    return {fused(all_video, all_text, unit_v), fused(all_text, all_video, unit_t)};
-  }
   auto logits = loss::scaled_logits(all_video, all_text, scale);  // S: [B, B], videos as rows
   auto affinity = [](const torch::Tensor& unit) { return unit.matmul(unit.t()); };
   return {loss::intra_consistency_loss(torch::log_softmax(logits, 1), affinity(unit_v), offset, b,
@@ -220,17 +233,31 @@ StepLosses step_losses_from(model::DualEncoder& model, const model::Momentum& mo
   in.global = in.all_video.size(0);
   in.scale = model->scale();
   StepLosses out;
-  auto nce = opt.contrastive_tiled(in.global)
-                 ? loss::tiled_infonce_loss(video, text, in.all_video, in.all_text, in.scale,
-                                            offset, opt.contrastive_tile)
-                 : loss::infonce_loss(video, text, in.all_video, in.all_text, in.scale, offset);
+  const bool lica = opt.lica_weight > 0.0;
+  torch::Tensor nce, intra_v, intra_t;
+  if (lica && opt.lica.form == loss::LicaForm::kFused && opt.contrastive_tiled(in.global)) {
+    // The tiled InfoNCE and both fused LICA terms share the tiles of S: one pass.
+    const auto [pairs_v, pairs_t] =
+        neighbour_pairs(comm, local, in.all_video, in.all_text, offset, opt);
+    auto terms = loss::fused_contrastive_lica(in.all_video, in.all_text, in.scale, offset,
+                                              video.size(0), pairs_v, pairs_t,
+                                              opt.lica.divergence, opt.lica.tile_cols);
+    nce = terms.nce, intra_v = terms.intra_video, intra_t = terms.intra_text;
+  } else {
+    nce = opt.contrastive_tiled(in.global)
+              ? loss::tiled_infonce_loss(video, text, in.all_video, in.all_text, in.scale,
+                                         offset, opt.contrastive_tile)
+              : loss::infonce_loss(video, text, in.all_video, in.all_text, in.scale, offset);
+    if (lica) {
+      std::tie(intra_v, intra_t) =
+          intra_terms(comm, local, in.all_video, in.all_text, in.scale, offset, opt);
+    }
+  }
   out.nce = nce.detach();
   auto total = nce;
   const auto zero = torch::zeros({}, nce.options());
   out.intra_video = out.intra_text = out.itc = out.ims = out.lmim = out.itm = zero;
-  if (opt.lica_weight > 0.0) {
-    auto [intra_v, intra_t] =
-        intra_terms(comm, local, in.all_video, in.all_text, in.scale, offset, opt);
+  if (lica) {
     total = total + opt.lica_weight * 0.5 * (intra_v + intra_t);
     out.intra_video = intra_v.detach();
     out.intra_text = intra_t.detach();

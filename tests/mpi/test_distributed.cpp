@@ -161,6 +161,10 @@ std::vector<std::pair<std::string, trainer::LossOptions>> loss_settings() {
   fused_kl.lica.form = loss::LicaForm::kFused;
   fused_kl.lica.tile_cols = 3;
   all.emplace_back("lica kl input fused tiles of 3", fused_kl);
+  trainer::LossOptions one_pass = fused_js;  // the tiled InfoNCE and fused LICA in one pass
+  one_pass.contrastive_form = "tiled";
+  one_pass.contrastive_tile = 4;
+  all.emplace_back("lica js fused and tiled InfoNCE, one pass", one_pass);
   // AAI: ITC and IMS against momentum targets and queues, LMIM, and all with LICA.
   trainer::LossOptions queues;
   queues.itc = {0.8, 0.1};

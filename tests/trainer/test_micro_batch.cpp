@@ -81,6 +81,10 @@ std::vector<std::pair<std::string, LossOptions>> settings() {
   tiled.contrastive_form = "tiled";
   tiled.contrastive_tile = 3;
   all.emplace_back("lica, tiled contrastive", tiled);
+  LossOptions one_pass = fused;
+  one_pass.contrastive_form = "tiled";
+  one_pass.contrastive_tile = 3;
+  all.emplace_back("lica fused and tiled contrastive, one pass", one_pass);
   LossOptions queues = lica;
   queues.itc = {0.8, 0.1};
   queues.ims = {0.6, 0.2};

@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "common/error.h"
 #include "dist/local_communicator.h"
@@ -104,7 +105,8 @@ TEST(StepLosses, TotalIsNcePlusHalfLambdaTimesBothIntraTerms) {
 }
 
 // loss.contrastive.form: tiled (tiles of 3 over a batch of 7, and auto above its tile) gives
-// the direct step's loss and every parameter gradient, in float64, with LICA on.
+// the direct step's loss and every parameter gradient, in float64, with LICA on; with the
+// fused LICA form too, the one pass of both (loss/contrastive_lica_fused.h).
 TEST(StepLosses, TiledContrastiveFormEqualsTheDirectOne) {
   auto model = small_model();
   model->to(torch::kDouble);
@@ -116,14 +118,21 @@ TEST(StepLosses, TiledContrastiveFormEqualsTheDirectOne) {
   direct.lica_weight = 0.5;
   const auto expect_losses = step_losses(model, nullptr, local, batch, 0, direct);
   const auto expect = gradients(model, expect_losses.total);
-  for (const char* form : {"tiled", "auto"}) {
-    SCOPED_TRACE(form);
+  for (const auto& [form, lica_form] :
+       {std::pair<const char*, loss::LicaForm>{"tiled", loss::LicaForm::kAuto},
+        {"auto", loss::LicaForm::kAuto},
+        {"tiled", loss::LicaForm::kFused}}) {
+    SCOPED_TRACE(std::string(form) + (lica_form == loss::LicaForm::kFused ? ", one pass" : ""));
     LossOptions tiled = direct;
     tiled.contrastive_form = form;
     tiled.contrastive_tile = 3;
+    tiled.lica.form = lica_form;
+    tiled.lica.tile_cols = 2;
     ASSERT_TRUE(tiled.contrastive_tiled(7));
     const auto losses = step_losses(model, nullptr, local, batch, 0, tiled);
     EXPECT_NEAR(losses.nce.item<double>(), expect_losses.nce.item<double>(), 1e-12);
+    EXPECT_NEAR(losses.intra_video.item<double>(), expect_losses.intra_video.item<double>(), 1e-12);
+    EXPECT_NEAR(losses.intra_text.item<double>(), expect_losses.intra_text.item<double>(), 1e-12);
     const auto got = gradients(model, losses.total);
     for (size_t k = 0; k < got.size(); ++k) {
       EXPECT_LE((got[k] - expect[k]).abs().max().item<double>(),
