@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "common/error.h"
 #include "loss/lica_tiles.h"
@@ -53,21 +54,20 @@ struct ContrastiveLicaFunction : torch::autograd::Function<ContrastiveLicaFuncti
                                    text.slice(0, offset, offset + count)).sum(1);  // [b]
     const auto nce = 0.5 * ((row_lse.slice(0, offset, offset + count) - positive).sum() +
                             (col_lse.slice(0, offset, offset + count) - positive).sum());
-    // Sweeps 2 and 3: each pair's divergence, tile by tile.
-    auto v_term = torch::zeros({ipv.anchor.numel()}, video.options());
-    auto v_ga = torch::zeros_like(v_term);
-    for_tiles(batch, tile, [&](int64_t c0, int64_t c1) {
-      const auto logp = (scale * video.matmul(text.slice(0, c0, c1).t()) - row_lse.unsqueeze(1))
-                            .contiguous();
-      pair_forward(logp, ipv, kl, v_term, v_ga);
-    });
-    auto t_term = torch::zeros({ipt.anchor.numel()}, video.options());
-    auto t_ga = torch::zeros_like(t_term);
-    for_tiles(batch, tile, [&](int64_t c0, int64_t c1) {
-      const auto logp = (scale * text.matmul(video.slice(0, c0, c1).t()) - col_lse.unsqueeze(1))
-                            .contiguous();
-      pair_forward(logp, ipt, kl, t_term, t_ga);
-    });
+    // Sweeps 2 and 3: each pair's divergence, tile by tile; the texts' on tiles of Sᵀ.
+    const auto pair_terms = [&](const torch::Tensor& rows, const torch::Tensor& cols,
+                                const torch::Tensor& lse, const IndexedPairs& ip) {
+      auto term = torch::zeros({ip.anchor.numel()}, video.options());
+      auto grad_anchor_sum = torch::zeros_like(term);
+      for_tiles(batch, tile, [&](int64_t c0, int64_t c1) {
+        const auto logp =
+            (scale * rows.matmul(cols.slice(0, c0, c1).t()) - lse.unsqueeze(1)).contiguous();
+        pair_forward(logp, ip, kl, term, grad_anchor_sum);
+      });
+      return std::make_pair(term, grad_anchor_sum);
+    };
+    const auto [v_term, v_ga] = pair_terms(video, text, row_lse, ipv);
+    const auto [t_term, t_ga] = pair_terms(text, video, col_lse, ipt);
     const auto wv = v_weight.to(video.scalar_type());
     const auto wt = t_weight.to(video.scalar_type());
     ctx->save_for_backward({video, text, scale, row_lse, col_lse, wv, v_term, v_ga, wt, t_term,

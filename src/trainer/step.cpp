@@ -106,6 +106,18 @@ struct StepInputs {
   torch::Tensor inverse(double temperature) const {
     return torch::scalar_tensor(1.0 / temperature, video_seq.embedding.options());
   }
+  // loss::candidates_infonce, tiled over loss.contrastive.tile_cols candidates when the
+  // InfoNCE is tiled: the AAI terms' [b, B + queue] logits are as large as its [b, B].
+  torch::Tensor candidates_loss(const torch::Tensor& video_rows, const torch::Tensor& video_cands,
+                                const torch::Tensor& text_rows, const torch::Tensor& text_cands,
+                                const torch::Tensor& scale) const {
+    if (opt.contrastive_tiled(global)) {
+      return loss::tiled_candidates_infonce(video_rows, video_cands, text_rows, text_cands, scale,
+                                            offset, global, opt.contrastive_tile);
+    }
+    return loss::candidates_infonce(video_rows, video_cands, text_rows, text_cands, scale, offset,
+                                    global);
+  }
 };
 
 // ITC and IMS against the momentum targets: this step's momentum embeddings of the global
@@ -131,14 +143,14 @@ void add_momentum_terms(StepInputs& in, const model::Momentum& momentum, torch::
   const auto video_targets = torch::cat({out.momentum_video, targets.video_queue()});
   const auto text_targets = torch::cat({out.momentum_text, targets.text_queue()});
   if (opt.itc.weight > 0.0) {  // cross-modal: videos against texts and the text queue
-    auto itc = loss::candidates_infonce(video, text_targets, text, video_targets,
-                                        in.inverse(opt.itc.temperature), in.offset, in.global);
+    auto itc = in.candidates_loss(video, text_targets, text, video_targets,
+                                  in.inverse(opt.itc.temperature));
     total = total + opt.itc.weight * itc;
     out.itc = itc.detach();
   }
   if (opt.ims.weight > 0.0) {  // intra-modal: each sample against its own modality
-    auto ims = loss::candidates_infonce(video, video_targets, text, text_targets,
-                                        in.inverse(opt.ims.temperature), in.offset, in.global);
+    auto ims = in.candidates_loss(video, video_targets, text, text_targets,
+                                  in.inverse(opt.ims.temperature));
     total = total + opt.ims.weight * ims;
     out.ims = ims.detach();
   }
@@ -154,9 +166,8 @@ torch::Tensor lmim_term(StepInputs& in) {
       in.comm, model::masked_mean(widened(local_video), in.local.video_mask));
   auto text_local = dist::all_gather_with_grad(
       in.comm, model::masked_mean(widened(local_text), in.local.text_mask));
-  return loss::candidates_infonce(in.video_seq.embedding, video_local, in.text_seq.embedding,
-                                  text_local, in.inverse(in.opt.lmim.temperature), in.offset,
-                                  in.global);
+  return in.candidates_loss(in.video_seq.embedding, video_local, in.text_seq.embedding,
+                            text_local, in.inverse(in.opt.lmim.temperature));
 }
 
 // ITM on hard negatives drawn from the global similarity matrix; their frames and tokens may

@@ -2,7 +2,9 @@
 // queues, LMIM against local features. Formulas by hand and float64 gradient checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dist/local_communicator.h"
 #include "model/pooling.h"
@@ -148,6 +150,43 @@ TEST(AaiTerms, GradientsMatchFiniteDifferencesInFloat64) {
     EXPECT_TRUE(torch::allclose(analytic, numeric, 1e-6, 1e-8))
         << "max diff " << (analytic - numeric).abs().max().item<double>();
     EXPECT_GT(analytic.abs().max().item<double>(), 1e-4);  // the term reaches it
+  }
+}
+
+// With loss.contrastive.form tiled, ITC, IMS and LMIM are tiled too (their [b, B + queue]
+// logits are as large as the InfoNCE's): the same losses and gradients as the direct step.
+TEST(AaiTerms, TiledFormEqualsTheDirectOne) {
+  auto model = tiny_model(true);
+  auto momentum = queued_momentum(model, 4);
+  const auto batch = tiny_batch();
+  dist::LocalCommunicator local;
+  LossOptions direct;
+  direct.itc = {0.7, 0.2};
+  direct.ims = {0.4, 0.15};
+  direct.lmim = {0.9, 0.25};
+  LossOptions tiled = direct;
+  tiled.contrastive_form = "tiled";
+  tiled.contrastive_tile = 2;  // over 5 + 4 candidates: tiles that do not divide them
+  const auto grads_of = [&](const LossOptions& opt, StepLosses* out) {
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    *out = step_losses(model, momentum, local, batch, 0, opt);
+    out->total.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : model->parameters()) {
+      g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    }
+    return g;
+  };
+  StepLosses want, got;
+  const auto want_grads = grads_of(direct, &want);
+  const auto got_grads = grads_of(tiled, &got);
+  EXPECT_NEAR(got.itc.item<double>(), want.itc.item<double>(), 1e-12);
+  EXPECT_NEAR(got.ims.item<double>(), want.ims.item<double>(), 1e-12);
+  EXPECT_NEAR(got.lmim.item<double>(), want.lmim.item<double>(), 1e-12);
+  EXPECT_NEAR(got.total.item<double>(), want.total.item<double>(), 1e-12);
+  for (size_t k = 0; k < want_grads.size(); ++k) {
+    EXPECT_LE((got_grads[k] - want_grads[k]).abs().max().item<double>(),
+              1e-10 * std::max(1.0, want_grads[k].abs().max().item<double>()));
   }
 }
 
