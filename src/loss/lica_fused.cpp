@@ -45,18 +45,18 @@ namespace {
 
 // ---- CPU reference of the two tile operations (kernels/lica_fused_cuda.h says what they do) ----
 
+// prob = exp(logp) of the tile, taken once by the caller (vectorised) rather than per pair.
 template <typename T>
-void pair_forward_cpu(const T* logp, int64_t cols, const IndexedPairs& ip, bool kl, T* term,
-                      T* grad_anchor_sum) {
+void pair_forward_cpu(const T* logp, const T* prob, int64_t cols, const IndexedPairs& ip,
+                      bool kl, T* term, T* grad_anchor_sum) {
   const int64_t* anchor = ip.anchor.data_ptr<int64_t>();
   const int64_t* neighbour = ip.neighbour.data_ptr<int64_t>();
   at::parallel_for(0, ip.anchor.numel(), 16, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
-      const T* lp = logp + anchor[p] * cols;
-      const T* lq = logp + neighbour[p] * cols;
+      const int64_t a = anchor[p] * cols, n = neighbour[p] * cols;
       T t = 0, ga = 0;
       for (int64_t c = 0; c < cols; ++c) {
-        const auto col = pair_column(lp[c], lq[c], kl);
+        const auto col = pair_column(logp[a + c], logp[n + c], prob[a + c], prob[n + c], kl);
         t += col.term;
         ga += col.grad_anchor;
       }
@@ -67,8 +67,9 @@ void pair_forward_cpu(const T* logp, int64_t cols, const IndexedPairs& ip, bool 
 }
 
 template <typename T>
-void row_gradient_cpu(const T* logp, int64_t rows, int64_t cols, const IndexedPairs& ip,
-                      const T* weight, const T* row_sum, bool kl, T* grad) {
+void row_gradient_cpu(const T* logp, const T* prob, int64_t rows, int64_t cols,
+                      const IndexedPairs& ip, const T* weight, const T* row_sum, bool kl,
+                      T* grad) {
   const int64_t* anchor = ip.anchor.data_ptr<int64_t>();
   const int64_t* neighbour = ip.neighbour.data_ptr<int64_t>();
   const int64_t* anchor_begin = ip.anchor_begin.data_ptr<int64_t>();
@@ -76,23 +77,27 @@ void row_gradient_cpu(const T* logp, int64_t rows, int64_t cols, const IndexedPa
   const int64_t* neighbour_begin = ip.neighbour_begin.data_ptr<int64_t>();
   at::parallel_for(0, rows, 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const T* own = logp + r * cols;
-      T* g = grad + r * cols;
+      const int64_t own = r * cols;
+      T* g = grad + own;
       std::fill(g, g + cols, T(0));
       for (int64_t p = anchor_begin[r]; p < anchor_begin[r + 1]; ++p) {
-        const T* other = logp + neighbour[p] * cols;
+        const int64_t other = neighbour[p] * cols;
         for (int64_t c = 0; c < cols; ++c) {
-          g[c] += weight[p] * pair_column(own[c], other[c], kl).grad_anchor;
+          g[c] += weight[p] * pair_column(logp[own + c], logp[other + c], prob[own + c],
+                                          prob[other + c], kl)
+                                  .grad_anchor;
         }
       }
       for (int64_t i = neighbour_begin[r]; i < neighbour_begin[r + 1]; ++i) {
         const int64_t p = by_neighbour[i];
-        const T* other = logp + anchor[p] * cols;
+        const int64_t other = anchor[p] * cols;
         for (int64_t c = 0; c < cols; ++c) {
-          g[c] += weight[p] * pair_column(other[c], own[c], kl).grad_neighbour;
+          g[c] += weight[p] * pair_column(logp[other + c], logp[own + c], prob[other + c],
+                                          prob[own + c], kl)
+                                  .grad_neighbour;
         }
       }
-      for (int64_t c = 0; c < cols; ++c) g[c] -= kernels::exp_of(own[c]) * row_sum[r];
+      for (int64_t c = 0; c < cols; ++c) g[c] -= prob[own + c] * row_sum[r];
     }
   });
 }
@@ -138,8 +143,10 @@ void pair_forward(const torch::Tensor& logp, const IndexedPairs& ip, bool kl, to
       no_cuda();
 #endif
     } else {
-      pair_forward_cpu<scalar_t>(logp.data_ptr<scalar_t>(), logp.size(1), ip, kl,
-                                 term.data_ptr<scalar_t>(), grad_anchor_sum.data_ptr<scalar_t>());
+      const auto prob = logp.exp();
+      pair_forward_cpu<scalar_t>(logp.data_ptr<scalar_t>(), prob.data_ptr<scalar_t>(),
+                                 logp.size(1), ip, kl, term.data_ptr<scalar_t>(),
+                                 grad_anchor_sum.data_ptr<scalar_t>());
     }
   });
 }
@@ -160,9 +167,10 @@ torch::Tensor row_gradient(const torch::Tensor& logp, const IndexedPairs& ip,
       no_cuda();
 #endif
     } else {
-      row_gradient_cpu<scalar_t>(logp.data_ptr<scalar_t>(), logp.size(0), logp.size(1), ip,
-                                 weight.data_ptr<scalar_t>(), row_sum.data_ptr<scalar_t>(), kl,
-                                 grad.data_ptr<scalar_t>());
+      const auto prob = logp.exp();
+      row_gradient_cpu<scalar_t>(logp.data_ptr<scalar_t>(), prob.data_ptr<scalar_t>(),
+                                 logp.size(0), logp.size(1), ip, weight.data_ptr<scalar_t>(),
+                                 row_sum.data_ptr<scalar_t>(), kl, grad.data_ptr<scalar_t>());
     }
   });
   return grad;
