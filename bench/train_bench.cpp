@@ -9,7 +9,8 @@
 //   mpirun -np W build/train_bench ...     the global batch split across W ranks
 //
 // A step is the trainer's: step_losses (encoders, all-gather, every loss term), backward
-// with the bucketed gradient all-reduce, the exposed wait for it, gradient clipping, AdamW,
+// with the bucketed gradient all-reduce, the exposed wait for it, gradient clipping and AdamW
+// as the trainer does them (trainer/optimizer_step.h),
 // the logit-scale clamp. The forward share is timed by encoding the same batch once more
 // (the encoders alone), so loss = step_losses - forward; the LICA term's share by running
 // the same step's losses and backward once more without the term (λ = 0), so
@@ -49,6 +50,7 @@
 #include "run/model_options.h"
 #include "trainer/loss_options.h"
 #include "trainer/micro_batch.h"
+#include "trainer/optimizer_step.h"
 #include "trainer/schedule.h"
 #include "trainer/step.h"
 
@@ -292,10 +294,8 @@ Measurement measure(const Run& run, const lica::run::Config& cfg) {
       sync();
       t.reduce = ms_since(t0);
       t0 = Clock::now();
-      if (cfg.trainer.grad_clip > 0) {
-        torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.trainer.grad_clip);
-      }
-      optimizer->step();
+      if (cfg.trainer.grad_clip > 0) tr::clip_grad_norm(model->parameters(), cfg.trainer.grad_clip);
+      tr::adamw_step(*optimizer);
       model->clamp_logit_scale();
       sync();
       t.optimizer = ms_since(t0);

@@ -7,6 +7,7 @@ namespace lica::dist {
 GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> params,
                                  double bucket_mb)
     : comm_(comm), params_(std::move(params)) {
+  if (comm_.world_size() == 1) return;  // .grad is the sum already
   slots_.resize(params_.size());
   seen_.assign(params_.size(), false);
   const double capacity_bytes = bucket_mb * 1024.0 * 1024.0;
@@ -38,7 +39,7 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> 
 }
 
 GradientReducer::~GradientReducer() {
-  for (size_t i = 0; i < params_.size(); ++i) params_[i].remove_hook(hook_handles_[i]);
+  for (size_t i = 0; i < hook_handles_.size(); ++i) params_[i].remove_hook(hook_handles_[i]);
 }
 
 void GradientReducer::prepare(bool overlap) {
@@ -76,7 +77,18 @@ void GradientReducer::launch_ready_buckets() {
   }
 }
 
+void GradientReducer::define_missing_gradients() {
+  for (auto& p : params_) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+  }
+}
+
 void GradientReducer::finish() {
+  if (buckets_.empty()) {  // one rank
+    define_missing_gradients();
+    exposed_wait_s_ = 0.0;
+    return;
+  }
   // Parameters that took no part in this step contribute zeros.
   for (size_t i = 0; i < params_.size(); ++i) {
     if (seen_[i]) continue;
@@ -106,6 +118,10 @@ void GradientReducer::finish() {
 }
 
 void GradientReducer::reduce_accumulated() {
+  if (buckets_.empty()) {  // one rank
+    define_missing_gradients();
+    return;
+  }
   prepare(/*overlap=*/false);
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& grad = params_[i].grad();

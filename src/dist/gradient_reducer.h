@@ -8,6 +8,10 @@
 // finish() launches what is left (a parameter without a gradient counts as zeros), waits,
 // and writes the summed gradients into .grad. Gradients are summed, never averaged: the
 // losses are already normalised by the global batch.
+//
+// With one rank the sum is what .grad already holds: no buckets, no hooks, no copies and no
+// collective (issue 17: the step at W = 1 issues none); finish() only gives a parameter
+// without a gradient its zeros, as with several ranks.
 #pragma once
 
 #include <torch/torch.h>
@@ -37,6 +41,7 @@ class GradientReducer {
   // overlap; a parameter without a gradient counts as zeros.
   void reduce_accumulated();
 
+  // 0 with one rank.
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Of the last step: buckets launched from hooks during backward, and the time finish()
   // spent waiting for communication that backward did not hide.
@@ -56,6 +61,8 @@ class GradientReducer {
   };
 
   void on_gradient(int64_t param, const torch::Tensor& grad);
+  // The zeros of a parameter that has no gradient (one rank: nothing else to do).
+  void define_missing_gradients();
   void launch_ready_buckets();
 
   Communicator& comm_;

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -11,7 +12,9 @@
 #include "data/loader.h"
 #include "eval/evaluate.h"
 #include "trainer/global_batch.h"
+#include "trainer/loss_readout.h"
 #include "trainer/micro_batch.h"
+#include "trainer/optimizer_step.h"
 #include "trainer/progress_log.h"
 #include "trainer/save_checkpoint.h"
 #include "trainer/schedule.h"
@@ -27,8 +30,10 @@ uint64_t sample_seed(int64_t seed, int64_t step) {
 }
 
 // Whether `flag` is true on any rank. The flag travels on the run's device: the nccl
-// communicator reduces CUDA tensors only.
+// communicator reduces CUDA tensors only. One rank needs no collective (and no wait for the
+// device).
 bool any_rank(dist::Communicator& comm, bool flag, const torch::Device& device) {
+  if (comm.world_size() == 1) return flag;
   auto t = torch::full({1}, flag ? 1.0 : 0.0, torch::dtype(torch::kDouble).device(device));
   comm.all_reduce_sum(t);
   return t.item<double>() > 0;
@@ -40,10 +45,11 @@ bool improves(const std::string& metric, double value, double best) {
   return larger_is_better(metric) ? value > best : value < best;
 }
 
-// One optimisation step on this rank's slice of the global batch; returns the global losses.
+// One optimisation step on this rank's slice of the global batch; returns the global losses
+// ([8] in LossValues' order, on the run's device: nothing here waits for the device).
 // After it every rank holds the same updated weights (and momentum towers and queues).
-LossValues train_step(TrainingRun& t, const data::Batch& batch, const StepSlice& slice,
-                      int64_t step) {
+torch::Tensor train_step(TrainingRun& t, const data::Batch& batch, const StepSlice& slice,
+                         int64_t step) {
   auto& model = t.model;
   t.optimizer->zero_grad();
   // Every rank then holds the gradient of the global-batch loss.
@@ -55,26 +61,16 @@ LossValues train_step(TrainingRun& t, const data::Batch& batch, const StepSlice&
                               losses.itm})
                     .to(torch::kDouble)
                     .contiguous();
-  t.comm.all_reduce_sum(values);
-  const auto host = values.cpu();
-  const auto v = host.accessor<double, 1>();
-  const LossValues loss{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
-  if (!std::isfinite(loss.total)) {
-    throw Error("non-finite loss " + std::to_string(loss.total) + " at step " +
-                std::to_string(step + 1) + " (epoch " +
-                std::to_string(step / t.shape.steps_per_epoch) + ")");
-  }
-  if (t.cfg.trainer.grad_clip > 0) {
-    torch::nn::utils::clip_grad_norm_(model->parameters(), t.cfg.trainer.grad_clip);
-  }
+  if (t.comm.world_size() > 1) t.comm.all_reduce_sum(values);
+  if (t.cfg.trainer.grad_clip > 0) clip_grad_norm(model->parameters(), t.cfg.trainer.grad_clip);
   set_learning_rate(*t.optimizer, learning_rate(t.schedule, step));
-  t.optimizer->step();
+  adamw_step(*t.optimizer);
   model->clamp_logit_scale();
   if (t.momentum) {
     t.momentum->update(model);
     t.momentum->enqueue(losses.momentum_video, losses.momentum_text);
   }
-  return loss;
+  return values;
 }
 
 // The progress line and the train record after step `done`, every trainer.log_every steps.
@@ -145,6 +141,7 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
       // to a power of two (a 93 GB batch would ask for 128 GB of page-locked memory).
       {cfg.data.prefetch_batches, /*pin_memory=*/t.device.is_cuda() && !cfg.trainer.host_inputs});
   Throughput window;
+  LossReadout readout(shape.steps_per_epoch);
   double waited_at_last_record = 0;
   const auto started = Clock::now();
   auto& summary = t.summary;
@@ -155,18 +152,26 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
     const StepSlice slice = step_slice(shape, step, comm.rank(), comm.world_size());
     // Non-blocking when pinned; with trainer.host_inputs the step copies each micro-batch.
     const auto batch = cfg.trainer.host_inputs ? loader.next() : data::batch_to(loader.next(), t.device);
-    const LossValues loss = train_step(t, batch, slice, step);
-    if (step == summary.start_step) summary.first_loss = loss.total;
-    summary.last_loss = loss.total;
+    readout.record(train_step(t, batch, slice, step), step);
+    // The losses are read back only where they are used: the first step, progress lines,
+    // validation and checkpoints (each read also checks every step since the last one).
+    std::optional<LossValues> loss;
+    const auto read_loss = [&] {
+      if (!loss) loss = readout.read();
+      summary.last_loss = loss->total;
+      return *loss;
+    };
+    if (step == summary.start_step) summary.first_loss = read_loss().total;
     window.add(slice.global);
     const int64_t done = step + 1;
     if (done % cfg.trainer.log_every == 0 || done == shape.total_steps) {
-      log_step(t, done, loss, window, loader.wait_seconds() - waited_at_last_record);
+      log_step(t, done, read_loss(), window, loader.wait_seconds() - waited_at_last_record);
       waited_at_last_record = loader.wait_seconds();
     }
     if (options.after_step) options.after_step(done);
     bool new_best = false;
     if (validation_due(cfg, done, shape.steps_per_epoch)) {
+      read_loss();  // no evaluation of a model that a non-finite loss has spoilt
       new_best = validate_after_epoch(t, done, step / shape.steps_per_epoch);
       window.reset();  // evaluation time is not training throughput
     }
@@ -174,6 +179,7 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
     const bool stop = any_rank(comm, options.stop_requested && options.stop_requested(), t.device);
     const int64_t every = cfg.checkpoint.every_steps;
     if ((every > 0 && done % every == 0) || done == shape.total_steps || stop || new_best) {
+      read_loss();  // nor a checkpoint of one
       save_checkpoint(t, done, new_best);
       window.reset();
     }

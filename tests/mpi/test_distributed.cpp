@@ -200,7 +200,11 @@ TEST_P(DistributedLoss, OneStepLossAndGradientsEqualSingleProcess) {
   for (auto& p : model->parameters()) p.mutable_grad().zero_();
 
   dist::GradientReducer reducer(comm(), model->parameters(), /*bucket_mb=*/0.001);
-  ASSERT_GT(reducer.num_buckets(), 2);  // several buckets, launched from hooks
+  if (comm().world_size() > 1) {
+    ASSERT_GT(reducer.num_buckets(), 2);  // several buckets, launched from hooks
+  } else {
+    ASSERT_EQ(reducer.num_buckets(), 0);  // one rank: .grad is the sum, nothing is copied
+  }
   const auto [r0, r1] = dist::shard_range(kGlobalBatch, comm().rank(), comm().world_size());
   auto share = trainer::step_losses(model, momentum, comm(), rows(batch, r0, r1), r0, loss_opt).total;
   reducer.prepare();
