@@ -15,16 +15,16 @@ using torch::optim::AdamWParamState;
 // TensorImpl pointer, LibTorch 2 by the pointer itself.
 template <typename StateMap>
 AdamWParamState* find_state(StateMap& states, const torch::Tensor& p) {
-  using Key = typename StateMap::key_type;
-  typename StateMap::iterator it;
-  if constexpr (std::is_same_v<Key, std::string>) {
+  const auto state = [&](auto it) -> AdamWParamState* {
+    return it == states.end() ? nullptr : dynamic_cast<AdamWParamState*>(it->second.get());
+  };
+  if constexpr (std::is_same_v<typename StateMap::key_type, std::string>) {
     std::ostringstream key;
     key << p.unsafeGetTensorImpl();
-    it = states.find(key.str());
+    return state(states.find(key.str()));
   } else {
-    it = states.find(p.unsafeGetTensorImpl());
+    return state(states.find(p.unsafeGetTensorImpl()));
   }
-  return it == states.end() ? nullptr : dynamic_cast<AdamWParamState*>(it->second.get());
 }
 
 // One group's tensors for the multi-tensor update.
@@ -43,7 +43,7 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   if (grads.empty()) return;
   const auto norms = at::_foreach_norm(grads, 2.0);
   const auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
-  const auto coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+  const auto coef = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
   for (auto& g : grads) g.mul_(coef);
 }
 
