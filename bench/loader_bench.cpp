@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/cli.h"
+#include "common/cpu_memory.h"
 #include "common/logging.h"
 #include "data/loader.h"
 #include "data/pairing.h"
@@ -117,6 +118,7 @@ data::BatchPlan epoch_plan(const std::vector<data::Sample>& samples, int64_t bat
 }  // namespace
 
 int main(int argc, char** argv) {
+  lica::keep_freed_cpu_memory();  // as lica_dist_train: the loader's batches reuse freed memory
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string path = "/tmp/lica_loader_bench.h5", config = "configs/demo.yaml";

@@ -7,7 +7,8 @@
 // train_bench, a tenth of the step's time (docs/performance.md). With mmap off and the trim
 // threshold out of reach, freed blocks stay in the heap and are reused as they are; the
 // process's resident memory stays at its peak, which a training process reaches in its
-// first step anyway.
+// first step anyway. One malloc arena for all threads, so that blocks the loader thread
+// allocates and the training thread frees stay in that heap as well.
 #pragma once
 
 namespace lica {
