@@ -3,10 +3,13 @@
 //   - a raw sequential read of the file (warm page cache);
 //   - pread(2) of exactly the rows of every batch, without HDF5 or conversion: the ceiling for
 //     any loader of scattered rows (float16 stays float16);
-//   - the loader reading one epoch of shuffled batches (warm), synchronously and prefetching;
+//   - the loader reading one epoch of shuffled batches (warm): synchronously with the rows read
+//     through H5Dread and by pread (FeatureFile's direct reads), and prefetching with
+//     --readers reader threads;
 //   - what the demo training step consumes (configs/demo.yaml's model on this file's dims);
 //   - training with the prefetching loader: the share of step time spent waiting for data.
 //   build/loader_bench [--file /tmp/lica_loader_bench.h5] [--videos 8500] [--batch 256]
+//                      [--readers 1] [--json]     --json: the figures as one JSON line too
 // Targets (issue 7): warm loader >= 70% of the raw read, and >= 1.5x the step's consumption.
 #include <fcntl.h>
 #include <hdf5.h>
@@ -122,15 +125,19 @@ int main(int argc, char** argv) {
   lica::init_logging(argv[0]);
   return lica::run_program([&] {
     std::string path = "/tmp/lica_loader_bench.h5", config = "configs/demo.yaml";
-    int64_t videos = 8500, batch = 256, depth = 4, train_steps = 12;
+    int64_t videos = 8500, batch = 256, depth = 4, train_steps = 12, readers = 1;
+    bool json = false;
     lica::CommandLine cli("loader_bench",
-                          "[--file PATH] [--videos N] [--batch B] [--depth D] [--config FILE]",
+                          "[--file PATH] [--videos N] [--batch B] [--depth D] [--readers R] "
+                          "[--config FILE] [--json]",
                           "Loader throughput against a raw read of the same file and against what\n"
                           "the training step consumes (see the header of bench/loader_bench.cpp).");
     cli.option("file", "feature file; made if missing (float16, 12 frames, 32 tokens, 512 dims)", &path);
     cli.option("videos", "videos when making the file (8500 gives about 1.1 GB)", &videos);
     cli.option("batch", "global batch", &batch);
     cli.option("depth", "prefetch queue depth", &depth);
+    cli.option("readers", "reader threads of the prefetching loader (data.reader_threads)", &readers);
+    cli.flag("json", "also print the figures as one JSON line (scripts/gpu_check.sh)", &json);
     cli.option("config", "config whose model is the training step", &config);
     cli.option("train-steps", "training steps timed", &train_steps);
     if (!cli.parse(argc, argv)) return lica::kExitOk;
@@ -163,17 +170,21 @@ int main(int argc, char** argv) {
                 static_cast<long long>(file.text_dim()), static_cast<long long>(steps),
                 static_cast<long long>(batch), sample_bytes * static_cast<double>(batch) / 1e6);
 
-    const auto loader_rate = [&](int64_t d) {
+    const auto loader_rate = [&](const data::FeatureFile& from, int64_t d, int64_t threads) {
       double rate = 0;
       for (int round = 0; round < 2; ++round) {  // round 0 warms the cache
-        data::PrefetchLoader loader(file, epoch_plan(samples, batch), 0, steps, {d});
+        data::PrefetchLoader loader(from, epoch_plan(samples, batch), 0, steps, {d, false, threads});
         const auto t = Clock::now();
         for (int64_t s = 0; s < steps; ++s) loader.next();
         rate = static_cast<double>(steps * batch) / seconds_since(t);
       }
       return rate;  // samples/s
     };
-    const double sync_rate = loader_rate(0), prefetch_rate = loader_rate(depth);
+    const double sync_rate = loader_rate(file, 0, 1);
+    const double prefetch_rate = loader_rate(file, depth, readers);
+    auto through_hdf5 = data::FeatureFile::open(path);
+    through_hdf5.set_direct_reads(false);
+    const double hdf5_rate = loader_rate(through_hdf5, 0, 1);
     const double direct = direct_rows_mb_s(path, samples, batch, steps);
 
     // The demo training step on this file's dims, on batches already in memory.
@@ -203,7 +214,7 @@ int main(int argc, char** argv) {
     const double step_rate = static_cast<double>(timed * batch) / seconds_since(t);
 
     // Training fed by the prefetching loader: how long does the step wait for data?
-    data::PrefetchLoader loader(file, epoch_plan(samples, batch), 0, timed, {depth});
+    data::PrefetchLoader loader(file, epoch_plan(samples, batch), 0, timed, {depth, false, readers});
     t = Clock::now();
     for (int64_t s = 0; s < timed; ++s) train_step(loader.next());
     const double fed_s = seconds_since(t);
@@ -220,9 +231,16 @@ int main(int argc, char** argv) {
                 validate, 100 * validate / raw);
     std::printf("%-44s %12.0f %10.0f %9.0f%%\n", "pread of the batches' rows, no HDF5 (warm)",
                 direct * 1e6 / sample_bytes, direct, 100 * direct / raw);
-    std::printf("%-44s %12.0f %10.0f %9.0f%%\n", "loader, synchronous (warm)", sync_rate,
-                mb(sync_rate), 100 * mb(sync_rate) / raw);
-    std::printf("%-44s %12.0f %10.0f %9.0f%%\n", ("loader, prefetch depth " + std::to_string(depth) + " (warm)").c_str(),
+    std::printf("%-44s %12.0f %10.0f %9.0f%%\n", "loader, synchronous, rows through H5Dread",
+                hdf5_rate, mb(hdf5_rate), 100 * mb(hdf5_rate) / raw);
+    std::printf("%-44s %12.0f %10.0f %9.0f%%\n",
+                file.reads_directly() ? "loader, synchronous, rows by pread (warm)"
+                                      : "loader, synchronous (warm)",
+                sync_rate, mb(sync_rate), 100 * mb(sync_rate) / raw);
+    std::printf("%-44s %12.0f %10.0f %9.0f%%\n",
+                ("loader, prefetch depth " + std::to_string(depth) + ", " +
+                 std::to_string(readers) + " reader" + (readers > 1 ? "s" : "") + " (warm)")
+                    .c_str(),
                 prefetch_rate, mb(prefetch_rate), 100 * mb(prefetch_rate) / raw);
     std::printf("%-44s %12.0f %10.0f %9.0f%%\n",
                 ("demo training step (" + std::to_string(torch::get_num_threads()) + " threads)").c_str(),
@@ -232,6 +250,15 @@ int main(int argc, char** argv) {
     std::printf("training fed by the loader: %lld steps in %.2f s, waiting for data %.3f s (%.1f%%)\n",
                 static_cast<long long>(timed), fed_s, loader.wait_seconds(),
                 100 * loader.wait_seconds() / fed_s);
+    if (json) {
+      std::printf("{\"bench\": \"loader_bench\", \"batch\": %lld, \"readers\": %lld, "
+                  "\"depth\": %lld, \"sample_bytes\": %.0f, \"samples_per_s\": %.1f, "
+                  "\"sync_samples_per_s\": %.1f, \"hdf5_samples_per_s\": %.1f, "
+                  "\"pread_samples_per_s\": %.1f}\n",
+                  static_cast<long long>(batch), static_cast<long long>(readers),
+                  static_cast<long long>(depth), sample_bytes, prefetch_rate, sync_rate, hdf5_rate,
+                  direct * 1e6 / sample_bytes);
+    }
     return lica::kExitOk;
   });
 }

@@ -93,7 +93,10 @@ if [[ $build_rc -eq 0 && $skip_bench -eq 0 ]]; then
         --set model.embed_dim=512 --set model.video.layers=4 --set model.video.heads=8
         --set loss.lica.top_k=8)
   { "$build/train_bench" --lica-forms fused "${args[@]}"
-    python3 bench/reference_step.py "${args[@]}"; } > "$out/bench.jsonl" 2> "$out/bench_errors.txt"
+    python3 bench/reference_step.py "${args[@]}"
+    # The data target: 8 reader threads against the step (a 1.1 GB file of the same shape).
+    "$build/loader_bench" --file /tmp/lica_loader_bench.h5 --batch 1024 --readers 8 --depth 8 \
+      --train-steps 2 --json | grep '^{'; } > "$out/bench.jsonl" 2> "$out/bench_errors.txt"
   python3 tools/bench_table.py --targets "$out/bench.jsonl" > "$out/bench_table.md" 2>> "$out/bench_errors.txt"
   [[ -s "$out/bench_errors.txt" ]] || rm -f "$out/bench_errors.txt"
 fi

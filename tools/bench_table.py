@@ -2,7 +2,7 @@
 """The Results table of docs/performance.md from train_bench's and reference_step.py's JSON
 lines: one row per train_bench configuration (B, LICA, form), joined with the reference's
 line of the same B and LICA setting. With one file, its "bench": "reference_step" lines are
-the reference. --targets adds the step's speed targets of issue 17, each marked met, NOT met
+the reference, and a "bench": "loader_bench" line (loader_bench --json) is the data target's. --targets adds the step's speed targets of issue 17, each marked met, NOT met
 or not measured.
 
     python3 tools/bench_table.py [--targets] train_bench.jsonl [reference_step.jsonl] > table.md
@@ -49,7 +49,7 @@ def find(lines, batch, lica, form=None):
     return None
 
 
-def targets(lines, reference):
+def targets(lines, reference, loaders=()):
     """[(target, measured text or None, met)] for issue 17's step targets."""
     out = []
 
@@ -78,6 +78,11 @@ def targets(lines, reference):
     mfu = line.get("mfu") if line else None
     check("MFU, B = 16384, LICA off: >= 25%", line, None if mfu is None else f"{mfu:.1%}",
           mfu is not None and mfu >= 0.25)
+    rate = max((l["samples_per_s"] for l in loaders), default=None)
+    step = line["samples_per_s"] if line else None
+    text = None if rate is None or not step else f"{rate:.0f} samples/s, {rate / step:.2f}x"
+    check("data: loader_bench >= 1.5x the B = 16384 step (LICA off)", loaders[0] if loaders else None,
+          text, text is not None and rate >= 1.5 * step)
     return out
 
 
@@ -90,7 +95,8 @@ def main(argv):
     lines = read(files[0])
     ref_lines = read(files[1]) if len(files) > 1 else []
     ref_lines += [l for l in lines if l.get("bench") == "reference_step"]
-    lines = [l for l in lines if l.get("bench") != "reference_step"]
+    loaders = [l for l in lines if l.get("bench") == "loader_bench"]
+    lines = [l for l in lines if l.get("bench") not in ("reference_step", "loader_bench")]
     reference = {(r["B"], r["lica"]): r for r in ref_lines}
     print("| B | LICA | form | lica samples/s | reference samples/s | ratio | LICA share of step "
           "| peak GiB | MFU |")
@@ -100,7 +106,7 @@ def main(argv):
     if show_targets:
         print("\n| target (issue 17) | measured | |")
         print("|---|---|---|")
-        for name, value, ok in targets(lines, reference):
+        for name, value, ok in targets(lines, reference, loaders):
             verdict = "not measured" if value is None else ("met" if ok else "NOT met")
             print(f"| {name} | {value or '—'} | {verdict} |")
     return 0

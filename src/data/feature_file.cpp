@@ -2,8 +2,13 @@
 
 #include "data/feature_rows.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <optional>
 
@@ -341,6 +346,7 @@ FeatureFile FeatureFile::open(const std::string& path, const ExpectedDims& expec
   check_schema(file, rules);
   f.videos_ = load_features(file, rules, kVideoFeatures, expect.video_dim);
   f.texts_ = load_features(file, rules, kTextFeatures, expect.text_dim);
+  f.open_direct_reads();
 
   if (auto num_frames = load_per_row(file, rules, "/videos/num_frames", "valid frames per video [V]",
                                      f.videos_, "/videos/features", "videos")) {
@@ -432,12 +438,61 @@ void FeatureFile::read_raw(const Features& features, const char* name, int64_t f
   h5::read_rows(features.dataset, first, count, mem_type.get(), out);
 }
 
+void FeatureFile::CloseFile::operator()(const int* fd) const {
+  ::close(*fd);
+  delete fd;
+}
+
+void FeatureFile::open_direct_reads() {
+  for (Features* features : {&videos_, &texts_}) {
+    if (!features->dataset.valid()) continue;
+    h5::Datatype stored =
+        features->half ? h5::float16_type() : h5::Datatype(H5Tcopy(H5T_NATIVE_FLOAT));
+    features->direct_offset = h5::direct_offset(features->dataset, stored.get());
+  }
+  if (videos_.direct_offset < 0 && texts_.direct_offset < 0) return;
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {  // HDF5 has it open: read through HDF5 then
+    videos_.direct_offset = texts_.direct_offset = -1;
+    return;
+  }
+  direct_file_.reset(new int(fd));
+}
+
+bool FeatureFile::reads_directly() const {
+  return direct_reads_ && direct_file_ != nullptr;
+}
+
+void FeatureFile::set_direct_reads(bool on) { direct_reads_ = on; }
+
 void FeatureFile::read_runs(const Features& features, const char* name,
                             const std::vector<std::pair<int64_t, int64_t>>& runs, void* out) const {
   if (!features.dataset.valid()) {
     throw InputError(path_ + ": dataset " + name +
                      " cannot be read: it is missing or malformed (reported when the file was "
                      "opened)");
+  }
+  if (direct_reads_ && features.direct_offset >= 0 && direct_file_) {
+    // The runs, one pread each, at the rows' place in the contiguous dataset.
+    const int64_t row_bytes = features.positions * features.dim * (features.half ? 2 : 4);
+    char* to = static_cast<char*>(out);
+    for (const auto& [first, count] : runs) {
+      const int64_t bytes = count * row_bytes;
+      const int64_t at = features.direct_offset + first * row_bytes;
+      for (int64_t done = 0; done < bytes;) {
+        const ssize_t n = ::pread(*direct_file_, to + done, static_cast<size_t>(bytes - done),
+                                  static_cast<off_t>(at + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          throw InputError(path_ + ": dataset " + name + ": rows " + std::to_string(first) +
+                           ".." + std::to_string(first + count - 1) + " could not be read (" +
+                           (n < 0 ? std::strerror(errno) : "the file ends before them") + ")");
+        }
+        done += n;
+      }
+      to += bytes;
+    }
+    return;
   }
   h5::Datatype mem_type =
       features.half ? h5::float16_type() : h5::Datatype(H5Tcopy(H5T_NATIVE_FLOAT));

@@ -355,6 +355,26 @@ void read_rows(const Dataset& dataset, int64_t row0, int64_t count, hid_t mem_ty
   }
 }
 
+int64_t direct_offset(const Dataset& dataset, hid_t mem_type) {
+  silence_errors();
+  const hid_t create = H5Dget_create_plist(dataset.get());
+  if (create < 0) return -1;
+  const H5D_layout_t layout = H5Pget_layout(create);
+  const int external = H5Pget_external_count(create);
+  H5Pclose(create);
+  if (layout != H5D_CONTIGUOUS || external != 0) return -1;
+  const haddr_t offset = H5Dget_offset(dataset.get());  // HADDR_UNDEF until written
+  if (offset == HADDR_UNDEF) return -1;
+  if (H5Tequal(dataset_type(dataset).get(), mem_type) <= 0) return -1;
+  const hid_t file = H5Iget_file_id(dataset.get());
+  if (file < 0) return -1;
+  const hid_t access = H5Fget_access_plist(file);
+  const hid_t driver = access < 0 ? -1 : H5Pget_driver(access);
+  if (access >= 0) H5Pclose(access);
+  H5Fclose(file);
+  return driver == H5FD_SEC2 ? static_cast<int64_t>(offset) : -1;
+}
+
 void read_row_runs(const Dataset& dataset, const std::vector<std::pair<int64_t, int64_t>>& runs,
                    hid_t mem_type, void* out) {
   silence_errors();

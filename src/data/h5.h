@@ -113,6 +113,11 @@ std::vector<int32_t> read_int32(const Dataset& dataset);
 // Rows [row0, row0 + count) of an N-D dataset into `out` (count * prod(dims[1:]) elements of
 // mem_type), one hyperslab read.
 void read_rows(const Dataset& dataset, int64_t row0, int64_t count, hid_t mem_type, void* out);
+// Where the rows of `dataset` start in its file, when they can be read there with plain
+// pread(2): a contiguous, allocated dataset stored in `mem_type` itself (no conversion), in a
+// file opened with the default (sec2) driver. -1 otherwise (chunked, compressed, external,
+// another type or driver): such datasets are read through H5Dread.
+int64_t direct_offset(const Dataset& dataset, hid_t mem_type);
 // Runs of rows {first, count}, ascending and disjoint, into `out` one after another: one
 // H5Dread over the union of the runs' hyperslabs (a batch of scattered rows is one call, not
 // one per run).

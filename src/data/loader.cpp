@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/error.h"
@@ -23,29 +24,11 @@ PrefetchLoader::PrefetchLoader(const FeatureFile& file, BatchPlan plan, int64_t 
       plan_(std::move(plan)),
       end_step_(end_step),
       options_(options),
-      next_step_(first_step) {
+      next_step_(first_step),
+      next_to_read_(first_step) {
   if (options_.depth > 0 && kHdf5ThreadSafe && first_step < end_step) {
-    thread_ = std::thread([this, first_step] {
-      // Rows are read in step order; next() consumes them in the same order.
-      for (int64_t step = first_step; step < end_step_; ++step) {
-        Batch batch;
-        try {
-          batch = load(step);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          error_ = std::current_exception();
-          changed_.notify_all();
-          return;
-        }
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] {
-          return stopping_ || static_cast<int64_t>(ready_.size()) < options_.depth;
-        });
-        if (stopping_) return;
-        ready_.push_back(std::move(batch));
-        changed_.notify_all();
-      }
-    });
+    const int64_t threads = std::max<int64_t>(1, std::min(options_.threads, options_.depth));
+    for (int64_t i = 0; i < threads; ++i) threads_.emplace_back([this] { reader(); });
   }
 }
 
@@ -55,11 +38,49 @@ PrefetchLoader::~PrefetchLoader() {
     stopping_ = true;
   }
   changed_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& thread : threads_) thread.join();
 }
 
-Batch PrefetchLoader::load(int64_t step) {
-  const BatchRows rows = plan_(step);
+void PrefetchLoader::reader() {
+  for (;;) {
+    int64_t step = 0;
+    BatchRows rows;
+    {
+      // Take the next step once it is within `depth` of the one training waits for, and plan
+      // it under the lock: the plan sees the steps in order, one at a time.
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] {
+        return stopping_ || error_ || next_to_read_ >= end_step_ ||
+               next_to_read_ - next_step_ < options_.depth;
+      });
+      if (stopping_ || error_ || next_to_read_ >= end_step_) return;
+      step = next_to_read_++;
+      try {
+        rows = plan_(step);
+      } catch (...) {
+        error_step_ = step;
+        error_ = std::current_exception();
+        changed_.notify_all();
+        return;
+      }
+    }
+    try {
+      Batch batch = read(rows);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(step, std::move(batch));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // Another reader may have failed on a later step first: the earlier failure counts.
+      if (!error_ || step < error_step_) {
+        error_step_ = step;
+        error_ = std::current_exception();
+      }
+    }
+    changed_.notify_all();
+  }
+}
+
+Batch PrefetchLoader::read(const BatchRows& rows) const {
   Batch batch = make_batch(file_, rows.video_rows, rows.text_rows);
 #ifdef LICA_WITH_CUDA
   if (options_.pin_memory && torch::cuda::is_available()) {
@@ -76,17 +97,18 @@ Batch PrefetchLoader::next() {
   if (next_step_ >= end_step_) {
     throw Error("PrefetchLoader::next: all " + std::to_string(end_step_) + " steps were loaded");
   }
-  const int64_t step = next_step_++;
-  if (!thread_.joinable()) return load(step);  // synchronous mode
+  if (threads_.empty()) return read(plan_(next_step_++));  // synchronous mode
   const auto started = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [&] { return !ready_.empty() || error_; });
+  const int64_t step = next_step_++;
+  // Batches read before a failure are still delivered; the error belongs to its own step.
+  changed_.wait(lock, [&] { return ready_.count(step) > 0 || (error_ && error_step_ <= step); });
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  // Batches read before a failure are still delivered; the error belongs to the step after.
-  if (ready_.empty()) std::rethrow_exception(error_);
-  Batch batch = std::move(ready_.front());
-  ready_.pop_front();
-  changed_.notify_all();
+  const auto it = ready_.find(step);
+  if (it == ready_.end()) std::rethrow_exception(error_);
+  Batch batch = std::move(it->second);
+  ready_.erase(it);
+  changed_.notify_all();  // a reader may take the next step now
   return batch;
 }
 

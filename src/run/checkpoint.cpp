@@ -135,10 +135,12 @@ std::vector<std::string> training_differences(const Config& saved, const Config&
   for (const auto& key : config_keys()) {
     const bool trajectory = key.rfind("data.", 0) == 0 || key.rfind("model.", 0) == 0 ||
                             key.rfind("trainer.", 0) == 0 || key.rfind("loss.", 0) == 0;
-    // data.path may move (jobs often stage features to node-local disk); the device and the
-    // micro-batch size change rounding (and dropout's draws), not the run: a job that ran
-    // out of memory resumes with smaller micro-batches, or with its inputs on the host.
-    if (!trajectory || key == "data.path" || key == "trainer.threads" ||
+    // data.path may move (jobs often stage features to node-local disk); how batches are read
+    // changes nothing; the device and the micro-batch size change rounding (and dropout's
+    // draws), not the run: a job that ran out of memory resumes with smaller micro-batches,
+    // or with its inputs on the host.
+    if (!trajectory || key == "data.path" || key == "data.prefetch_batches" ||
+        key == "data.reader_threads" || key == "trainer.threads" ||
         key == "trainer.log_every" || key == "trainer.device" || key == "trainer.micro_batch" ||
         key == "trainer.host_inputs") {
       continue;

@@ -19,7 +19,8 @@ struct DataConfig {
   std::string test_split = "test";      // "" = none
   std::string pairing = "one_caption";  // one_caption | all_captions
   bool drop_last = true;
-  int64_t prefetch_batches = 4;  // batches read ahead on a loader thread; 0 = read in the step
+  int64_t prefetch_batches = 4;  // batches read ahead on loader threads; 0 = read in the step
+  int64_t reader_threads = 1;    // loader threads reading batches at once (<= prefetch_batches)
   // full: every valid feature value of the splits in use is checked finite before the first
   // step (data/validate_rows.h); lazy: only as a batch reads its rows.
   std::string validate = "full";  // full | lazy

@@ -80,6 +80,9 @@ std::vector<Field> data_fields() {
            "drop the last incomplete global batch"),
       integer("data.prefetch_batches", [](Config& c) { return &c.data.prefetch_batches; }, 0, 1024,
               "batches a loader thread reads ahead of training; 0 = read inside the step"),
+      integer("data.reader_threads", [](Config& c) { return &c.data.reader_threads; }, 1, 64,
+              "loader threads, each reading whole batches (at most prefetch_batches busy); "
+              "more than 1 where one thread cannot keep up with a fast step (docs/data.md)"),
       choice("data.validate", [](Config& c) { return &c.data.validate; }, {"full", "lazy"},
              "full: every feature value of the splits in use checked finite before the first "
              "step; lazy: each row when a batch reads it"),

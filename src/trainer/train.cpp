@@ -139,7 +139,8 @@ TrainSummary train(const run::Config& cfg, dist::Communicator& comm, const Train
       t.progress.step, shape.total_steps,
       // Not pinned with trainer.host_inputs: the caching host allocator rounds each block up
       // to a power of two (a 93 GB batch would ask for 128 GB of page-locked memory).
-      {cfg.data.prefetch_batches, /*pin_memory=*/t.device.is_cuda() && !cfg.trainer.host_inputs});
+      {cfg.data.prefetch_batches, /*pin_memory=*/t.device.is_cuda() && !cfg.trainer.host_inputs,
+       cfg.data.reader_threads});
   Throughput window;
   LossReadout readout(shape.steps_per_epoch);
   double waited_at_last_record = 0;

@@ -528,5 +528,53 @@ TEST(FeatureFile, Float16AndFloat32FilesReadTheSame) {
   EXPECT_TRUE(torch::allclose(a.read_texts(rows), b.read_texts(rows), 1e-3, 1e-4));
 }
 
+// Rows of contiguous feature datasets are read with pread at HDF5's offset: the same values
+// as H5Dread's, float16 and float32, rows shuffled, repeated and adjacent.
+TEST(FeatureFile, DirectReadsEqualHdf5Reads) {
+  TempDir dir;
+  SyntheticOptions opt = small_options();
+  for (const bool float32 : {false, true}) {
+    opt.float32 = float32;
+    const std::string path = dir.file(float32 ? "f32.h5" : "f16.h5");
+    write_synthetic(path, opt);
+    FeatureFile f = FeatureFile::open(path);
+    ASSERT_TRUE(f.reads_directly()) << path;
+    const std::vector<int64_t> rows = {39, 5, 3, 4, 0, 4, 10, 11, 12, 6, 38};
+    const auto videos = f.read_videos(rows), texts = f.read_texts(rows);
+    f.set_direct_reads(false);
+    EXPECT_FALSE(f.reads_directly());
+    EXPECT_TRUE(torch::equal(videos, f.read_videos(rows))) << path;
+    EXPECT_TRUE(torch::equal(texts, f.read_texts(rows))) << path;
+  }
+}
+
+// A chunked dataset has no single offset: it is read through HDF5, beside a contiguous one
+// read directly, and both give the values written.
+TEST(FeatureFile, ChunkedDatasetIsReadThroughHdf5) {
+  TempDir dir;
+  const std::string path = dir.file("tiny.h5");
+  TinyFile tiny;
+  tiny.omit.insert("/texts/features");
+  tiny.write(path);
+  {
+    h5::File file = h5::open_file(path, /*writable=*/true);
+    const hsize_t dims[3] = {6, 5, 2}, chunk[3] = {2, 5, 2};
+    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
+    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, chunk);
+    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
+                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    torch::Tensor x = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
+    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
+              0);
+  }
+  FeatureFile f = FeatureFile::open(path);
+  EXPECT_TRUE(f.reads_directly());  // the videos
+  const auto all_texts = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
+  EXPECT_TRUE(torch::equal(f.read_texts({5, 0, 3}), all_texts.index_select(0, torch::tensor({5, 0, 3}))));
+  const auto all_videos = TinyFile::features(tiny.num_frames, 4, 3, 0.0f);
+  EXPECT_TRUE(torch::equal(f.read_videos({3, 1}), all_videos.index_select(0, torch::tensor({3, 1}))));
+}
+
 }  // namespace
 }  // namespace lica::data

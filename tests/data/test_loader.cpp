@@ -39,13 +39,40 @@ TEST(PrefetchLoader, DeliversTheBatchesOfEveryStepInOrderAtEveryDepth) {
   TinyFile().write(dir.file("t.h5"));
   const auto file = FeatureFile::open(dir.file("t.h5"));
   for (int64_t depth : {0, 1, 4}) {
-    PrefetchLoader loader(file, rows_of, 3, 20, {depth});
-    for (int64_t step = 3; step < 20; ++step) {
-      const auto r = rows_of(step);
-      expect_same(loader.next(), make_batch(file, r.video_rows, r.text_rows));
+    for (int64_t threads : {1, 3}) {
+      SCOPED_TRACE("depth " + std::to_string(depth) + ", threads " + std::to_string(threads));
+      PrefetchLoader loader(file, rows_of, 3, 20, {depth, false, threads});
+      for (int64_t step = 3; step < 20; ++step) {
+        const auto r = rows_of(step);
+        expect_same(loader.next(), make_batch(file, r.video_rows, r.text_rows));
+      }
+      EXPECT_THROW(loader.next(), Error);
     }
-    EXPECT_THROW(loader.next(), Error);
   }
+}
+
+// Several readers read batches at once, but the plan (an epoch's shuffle may be built
+// lazily) still sees every step once, in order, one call at a time.
+TEST(PrefetchLoader, SeveralReadersPlanTheStepsInOrder) {
+  TempDir dir;
+  TinyFile().write(dir.file("t.h5"));
+  const auto file = FeatureFile::open(dir.file("t.h5"));
+  std::vector<int64_t> planned;
+  std::atomic<int> inside{0};
+  bool overlapped = false;
+  {
+    PrefetchLoader loader(file, [&](int64_t step) {
+      overlapped |= ++inside > 1;
+      planned.push_back(step);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      --inside;
+      return rows_of(step);
+    }, 0, 40, {8, false, 4});
+    for (int64_t step = 0; step < 40; ++step) loader.next();
+  }
+  EXPECT_FALSE(overlapped);
+  ASSERT_EQ(planned.size(), 40u);
+  for (int64_t step = 0; step < 40; ++step) EXPECT_EQ(planned[static_cast<size_t>(step)], step);
 }
 
 TEST(PrefetchLoader, ANonFiniteRowFailsItsOwnStepAfterTheBatchesBeforeIt) {
@@ -62,8 +89,8 @@ TEST(PrefetchLoader, ANonFiniteRowFailsItsOwnStepAfterTheBatchesBeforeIt) {
   }
   const auto file = FeatureFile::open(path);
   // Video 3 is first read at step 2 (videos {2, 3}).
-  for (int64_t depth : {0, 2}) {
-    PrefetchLoader loader(file, rows_of, 0, 10, {depth});
+  for (const LoaderOptions options : {LoaderOptions{0}, LoaderOptions{2}, LoaderOptions{4, false, 3}}) {
+    PrefetchLoader loader(file, rows_of, 0, 10, options);
     loader.next();
     loader.next();
     try {
@@ -84,7 +111,7 @@ TEST(PrefetchLoader, AFailingPlanIsRethrownAtItsStep) {
   PrefetchLoader loader(file, [](int64_t step) {
     if (step == 1) throw InputError("split train: video 7 has no caption");
     return rows_of(step);
-  }, 0, 5, {3});
+  }, 0, 5, {3, false, 2});
   loader.next();
   EXPECT_THROW(loader.next(), InputError);
 }
@@ -103,6 +130,7 @@ TEST(PrefetchLoader, StopsCleanlyWhenDestroyedWithAFullQueueOrUnused) {
   EXPECT_GE(planned.load(), 3);  // it did read ahead
   EXPECT_LE(planned.load(), 5);  // and no further than the queue allows
   { PrefetchLoader unused(file, rows_of, 0, 1000, {4}); }
+  { PrefetchLoader unused(file, rows_of, 0, 1000, {4, false, 3}); }
   { PrefetchLoader empty(file, rows_of, 5, 5, {4}); }
 }
 

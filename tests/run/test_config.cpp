@@ -379,6 +379,7 @@ Config every_field_changed() {
                         "eval.dsl_temperature=0.05",
                         "model.video.pooling=gpo",
                         "data.prefetch_batches=0",
+                        "data.reader_threads=3",
                         "data.validate=lazy",
                         "checkpoint.keep_last=4",
                         "checkpoint.best_metric=v2t_mnr",
@@ -407,7 +408,7 @@ Config every_field_changed() {
 
 TEST(Config, EveryKeyReachesItsOwnMember) {
   const Config c = every_field_changed();
-  EXPECT_EQ(config_keys().size(), 72u);  // the list above covers every key
+  EXPECT_EQ(config_keys().size(), 73u);  // the list above covers every key
   EXPECT_EQ(c.loss.lica.form, "fused");
   EXPECT_EQ(c.loss.lica.tile_cols, 96);
   EXPECT_EQ(c.model.momentum.m, 0.9);
@@ -426,6 +427,7 @@ TEST(Config, EveryKeyReachesItsOwnMember) {
   EXPECT_EQ(c.eval.dsl_temperature, 0.05);
   EXPECT_EQ(c.model.video.pooling, "gpo");
   EXPECT_EQ(c.data.prefetch_batches, 0);
+  EXPECT_EQ(c.data.reader_threads, 3);
   EXPECT_EQ(c.data.validate, "lazy");
   EXPECT_EQ(c.checkpoint.every_steps, 7);
   EXPECT_EQ(c.checkpoint.keep_last, 4);

@@ -21,6 +21,7 @@ line() {  # bench B lica form samples/s [lica_share mfu]
   line reference_step 4096 on direct 100
   line reference_step 16384 off none 100
   line reference_step 16384 on direct 100
+  echo '{"bench": "loader_bench", "batch": 4096, "readers": 4, "samples_per_s": 200}'
 } > "$tmp/both.jsonl"
 python3 "$src/tools/bench_table.py" --targets "$tmp/both.jsonl" > "$tmp/table.md"
 cat "$tmp/table.md"
@@ -38,13 +39,19 @@ expect "LICA on (fused), B = 16384: >= 2x eager" "NOT met"  # 1.00x
 expect "LICA term (fused), B = 4096: <= 10% of the step" "met"
 expect "LICA term (fused), B = 16384: <= 15% of the step" "NOT met"
 expect "MFU, B = 16384, LICA off: >= 25%" "met"
+expect "data: loader_bench >= 1.5x the B = 16384 step (LICA off)" "NOT met"  # 200 against 140
 # A second file as the reference gives the same table.
-grep '"train_bench"' "$tmp/both.jsonl" > "$tmp/lica.jsonl"
+grep -v '"reference_step"' "$tmp/both.jsonl" > "$tmp/lica.jsonl"
 grep '"reference_step"' "$tmp/both.jsonl" > "$tmp/ref.jsonl"
 python3 "$src/tools/bench_table.py" --targets "$tmp/lica.jsonl" "$tmp/ref.jsonl" | diff - "$tmp/table.md" \
   || fail "two files give another table than one"
 # Nothing measured at 1024 with LICA on: not a pass.
 grep '"B": 4096' "$tmp/both.jsonl" > "$tmp/only4096.jsonl"
-python3 "$src/tools/bench_table.py" --targets "$tmp/only4096.jsonl" | grep -F "MFU, B = 16384" | grep -q "not measured" \
-  || fail "a missing B is not 'not measured'"
+python3 "$src/tools/bench_table.py" --targets "$tmp/only4096.jsonl" > "$tmp/only4096.md"
+grep -F "MFU, B = 16384" "$tmp/only4096.md" | grep -q "not measured" || fail "a missing B is not 'not measured'"
+grep -F "data: loader_bench" "$tmp/only4096.md" | grep -q "not measured" || fail "no loader line is not 'not measured'"
+# A loader fast enough.
+sed 's/"samples_per_s": 200}/"samples_per_s": 210}/' "$tmp/both.jsonl" > "$tmp/fast.jsonl"
+python3 "$src/tools/bench_table.py" --targets "$tmp/fast.jsonl" | grep -F "data: loader_bench" | grep -q "| met |" \
+  || fail "210 samples/s against a 140 samples/s step is met"
 echo "ok: bench_table.py joins the reference and marks the targets"

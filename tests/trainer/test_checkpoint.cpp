@@ -143,6 +143,8 @@ TEST(TrainingDifferences, ListsOnlyKeysThatChangeTheTraining) {
   b.trainer.threads = 7;
   b.trainer.log_every = 3;
   b.data.path = "/elsewhere/features.h5";
+  b.data.prefetch_batches = 0;
+  b.data.reader_threads = 4;
   b.eval.batch_size = 17;
   b.dist.backend = "mpi";
   b.checkpoint.keep_last = 9;
