@@ -7,11 +7,11 @@
 #include <cmath>
 #include <set>
 #include <sstream>
-#include <type_traits>
 
 #include "common/error.h"
 #include "run/checkpoint_format.h"
 #include "run/checkpoint_store.h"
+#include "run/optimizer_state.h"
 
 namespace lica::run {
 namespace fs = std::filesystem;
@@ -57,24 +57,6 @@ void with_archive(const fs::path& path, const std::string& bytes, const torch::D
 }
 
 int64_t state_int(const YAML::Node& n, const char* key) { return n[key].as<int64_t>(); }
-
-// The AdamW state of parameter p, whatever key type this LibTorch uses (1.13: the impl
-// pointer printed as a string; 2.x: the pointer itself). nullptr when it has none.
-template <typename Map>
-torch::optim::OptimizerParamState* state_of(Map& states, const torch::Tensor& p) {
-  using Key = typename Map::key_type;
-  void* impl = p.unsafeGetTensorImpl();
-  Key key;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << impl;
-    key = text.str();
-  } else {
-    key = impl;
-  }
-  const auto it = states.find(key);
-  return it == states.end() ? nullptr : it->second.get();
-}
 
 // One AdamW moment of parameter `index` against its parameter: "" when it fits.
 std::string moment_problem(const char* what, const torch::Tensor& m, const torch::Tensor& param) {

@@ -1,31 +1,14 @@
 #include "trainer/optimizer_step.h"
 
 #include <cmath>
-#include <sstream>
-#include <string>
-#include <type_traits>
+
+#include "run/optimizer_state.h"
 
 namespace lica::trainer {
 namespace {
 
 using torch::optim::AdamWOptions;
 using torch::optim::AdamWParamState;
-
-// The state of `p` in LibTorch's map, or null. LibTorch 1.13 keys the map by the printed
-// TensorImpl pointer, LibTorch 2 by the pointer itself.
-template <typename StateMap>
-AdamWParamState* find_state(StateMap& states, const torch::Tensor& p) {
-  const auto state = [&](auto it) -> AdamWParamState* {
-    return it == states.end() ? nullptr : dynamic_cast<AdamWParamState*>(it->second.get());
-  };
-  if constexpr (std::is_same_v<typename StateMap::key_type, std::string>) {
-    std::ostringstream key;
-    key << p.unsafeGetTensorImpl();
-    return state(states.find(key.str()));
-  } else {
-    return state(states.find(p.unsafeGetTensorImpl()));
-  }
-}
 
 // One group's tensors for the multi-tensor update.
 struct GroupTensors {
@@ -58,7 +41,7 @@ void adamw_step(torch::optim::AdamW& optimizer) {
     }
     GroupTensors g;
     for (auto& p : group.params()) {
-      AdamWParamState* s = find_state(states, p);
+      auto* s = dynamic_cast<AdamWParamState*>(run::state_of(states, p));
       if (!p.grad().defined() || s == nullptr || (step >= 0 && s->step() != step)) {
         optimizer.step();  // the first step, or a parameter left out: LibTorch's own loop
         return;
