@@ -38,7 +38,9 @@ MomentumImpl::MomentumImpl(const DualEncoderOptions& opt, DualEncoder& online, d
   const auto on_device = torch::TensorOptions().device(device);
   video_queue_ = register_buffer("video_queue", torch::zeros({queue_size, dim}, on_device));
   text_queue_ = register_buffer("text_queue", torch::zeros({queue_size, dim}, on_device));
-  queue_fill_ = register_buffer("queue_fill", torch::zeros({2}, on_device.dtype(torch::kLong)));
+  // The fill counters stay in host memory: enqueue() and the queues' readers use them every
+  // step, and on a GPU each read would wait for the device.
+  queue_fill_ = register_buffer("queue_fill", torch::zeros({2}, torch::kLong));
 }
 
 torch::Tensor MomentumImpl::encode_video(const torch::Tensor& frames, const torch::Tensor& mask) {

@@ -42,7 +42,7 @@ class MomentumImpl : public torch::nn::Module {
   DualEncoder encoder_{nullptr};
   double m_;
   torch::Tensor video_queue_, text_queue_;  // [Q, D]
-  torch::Tensor queue_fill_;                // [2] int64: rows filled, next slot to write
+  torch::Tensor queue_fill_;                // [2] int64 on the host: rows filled, next slot
 };
 TORCH_MODULE(Momentum);
 

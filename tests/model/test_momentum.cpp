@@ -87,5 +87,25 @@ TEST(Momentum, QueueIsAFifoOfTheNewestRows) {
   EXPECT_EQ(none->filled(), 0);
 }
 
+// On a GPU the queues live there, their fill counters on the host: reading them (every step)
+// does not wait for the device.
+TEST(Momentum, FillCountersStayOnTheHost) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a GPU (device suite)";
+  auto opt = small_options();
+  DualEncoder online(opt);
+  online->to(torch::kCUDA);
+  Momentum momentum(opt, online, 0.9, 5);
+  for (const auto& buffer : momentum->named_buffers()) {
+    if (buffer.key() == "queue_fill") {
+      EXPECT_TRUE(buffer.value().is_cpu());
+    } else if (buffer.key() == "video_queue") {
+      EXPECT_TRUE(buffer.value().is_cuda());
+    }
+  }
+  momentum->enqueue(torch::ones({2, 4}, torch::kCUDA), torch::ones({2, 4}, torch::kCUDA));
+  EXPECT_EQ(momentum->filled(), 2);
+  EXPECT_TRUE(momentum->video_queue().is_cuda());
+}
+
 }  // namespace
 }  // namespace lica::model
