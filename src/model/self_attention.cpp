@@ -1,11 +1,17 @@
 #include "model/self_attention.h"
 
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
+
+// at::scaled_dot_product_attention with its `scale` argument: LibTorch 2.1 and later.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define LICA_HAVE_SDPA 1
+#endif
 
 namespace lica::model {
 namespace {
@@ -162,6 +168,26 @@ torch::Tensor unfused_core(const torch::Tensor& qkv, const torch::Tensor& key_pa
   return torch::matmul(weights, v).transpose(1, 2).reshape({B, L, E});
 }
 
+#ifdef LICA_HAVE_SDPA
+// The same core by ATen's scaled_dot_product_attention: on CUDA its flash or memory-efficient
+// kernels (issue 17), one kernel for the scores, the softmax and the product, nothing
+// [B, H, L, L] kept for backward. Its boolean mask is true where a key takes part.
+torch::Tensor sdpa_core(const torch::Tensor& qkv, const torch::Tensor& key_padding, int64_t heads,
+                        double scale, double dropout, bool training) {
+  const int64_t B = qkv.size(0), L = qkv.size(1), E = qkv.size(2) / 3;
+  const auto parts = qkv.view({B, L, 3, heads, E / heads}).permute({2, 0, 3, 1, 4});
+  const double p = training ? dropout : 0.0;
+  // No mask is an empty optional ({}): an undefined tensor in it would be taken for a mask.
+  const auto out = key_padding.defined()
+                       ? at::scaled_dot_product_attention(
+                             parts[0], parts[1], parts[2], key_padding.logical_not().view({B, 1, 1, L}),
+                             p, /*is_causal=*/false, scale)
+                       : at::scaled_dot_product_attention(parts[0], parts[1], parts[2], {}, p,
+                                                          /*is_causal=*/false, scale);
+  return out.transpose(1, 2).reshape({B, L, E});
+}
+#endif
+
 }  // namespace
 
 torch::Tensor attention_core(const torch::Tensor& qkv, const torch::Tensor& key_padding,
@@ -175,6 +201,9 @@ torch::Tensor attention_core(const torch::Tensor& qkv, const torch::Tensor& key_
                    key_padding.size(1) == qkv.size(1)),
               "attention_core: key_padding must be [B, L] = [", qkv.size(0), ", ", qkv.size(1),
               "], got ", key_padding.sizes());
+#ifdef LICA_HAVE_SDPA
+  if (fused && qkv.is_cuda()) return sdpa_core(qkv, key_padding, heads, scale, dropout, training);
+#endif
   const auto type = qkv.scalar_type();
   const bool cpu_kernel = fused && qkv.device().is_cpu() &&
                           (type == torch::kFloat || type == torch::kDouble) &&

@@ -8,8 +8,10 @@
 // fused autograd function reading q, k and v in place from the in-projection's output: at
 // the towers' sizes (L = 12 frames, head width 64) LibTorch's bmm runs one small GEMM per
 // (sample, head) after a select each, and that bookkeeping cost more than the arithmetic
-// (docs/performance.md). Elsewhere (CUDA, bf16 autocast, dropout) the core is made of
-// matmul and softmax.
+// (docs/performance.md). On CUDA with LibTorch 2.1 or later it is ATen's
+// scaled_dot_product_attention (flash / memory-efficient kernels). Elsewhere (bf16 autocast
+// on the CPU, dropout on the CPU, LibTorch 1.13 on CUDA) the core is made of matmul and
+// softmax.
 #pragma once
 
 #include <torch/torch.h>
@@ -23,8 +25,8 @@ torch::Tensor self_attend(torch::nn::MultiheadAttentionImpl& attention, const to
 
 // softmax(scale · q kᵀ, keys where key_padding is true ignored) v per head, from the packed
 // projections qkv [B, L, 3E] (q, k, v column blocks, each split into `heads` heads).
-// Returns [B, L, E]. The fused CPU function when it applies (above), else matmul/softmax;
-// `fused` false forces the latter (the tests compare the two).
+// Returns [B, L, E]. The fused CPU function or scaled_dot_product_attention when they apply
+// (above), else matmul/softmax; `fused` false forces the latter (the tests compare them).
 torch::Tensor attention_core(const torch::Tensor& qkv, const torch::Tensor& key_padding,
                              int64_t heads, double scale, double dropout, bool training,
                              bool fused = true);

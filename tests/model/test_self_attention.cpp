@@ -40,6 +40,30 @@ TEST(AttentionCore, FusedKernelEqualsTheMatmulFormInFp64) {
   }
 }
 
+// On CUDA (LibTorch 2.1 and later) the core is scaled_dot_product_attention: the matmul form
+// to fp32 rounding, outputs and the gradient of qkv, padded or not (device suite).
+TEST(AttentionCore, ScaledDotProductAttentionOnCudaEqualsTheMatmulForm) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a GPU (device suite)";
+  for (const auto& [L, heads, hd] : {std::tuple<int64_t, int64_t, int64_t>{12, 8, 64},
+                                     {32, 4, 16}, {5, 2, 6}}) {
+    auto [cpu_qkv, pad] = make_inputs(9, L, heads * hd, torch::kFloat);
+    const auto qkv = cpu_qkv.detach().to(torch::kCUDA).requires_grad_();
+    for (const bool padded : {true, false}) {
+      const auto key_pad = padded ? pad.to(torch::kCUDA) : torch::Tensor();
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      const auto sdpa = attention_core(qkv, key_pad, heads, scale, 0.0, true, true);
+      const auto plain = attention_core(qkv, key_pad, heads, scale, 0.0, true, false);
+      const auto up = torch::randn_like(sdpa);
+      const auto g_sdpa = torch::autograd::grad({(sdpa * up).sum()}, {qkv})[0];
+      const auto g_plain = torch::autograd::grad({(plain * up).sum()}, {qkv})[0];
+      const std::string where = "L " + std::to_string(L) + " hd " + std::to_string(hd) +
+                                " padded " + std::to_string(padded);
+      EXPECT_TRUE(torch::allclose(sdpa, plain, 1e-4, 1e-5)) << where;
+      EXPECT_TRUE(torch::allclose(g_sdpa, g_plain, 1e-4, 1e-5)) << where;
+    }
+  }
+}
+
 // Its backward is the derivative of its forward (finite differences in fp64).
 TEST(AttentionCore, FusedKernelPassesGradcheck) {
   auto [qkv, pad] = make_inputs(3, 4, 6, torch::kDouble);
