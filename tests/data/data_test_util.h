@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -90,6 +91,28 @@ struct TinyFile {
       for (int64_t p = 0; p < P; ++p)
         for (int64_t d = 0; d < D; ++d) a[r][p][d] = p < counts[r] ? value(r, p, d) : pad;
     return x;
+  }
+
+  // The file with /texts/features [6, 5, 2] float32 chunked two captions at a time;
+  // `configure` adds to the dataset's creation properties (a filter, say) before it is written.
+  void write_with_chunked_texts(const std::string& path,
+                                const std::function<void(hid_t dcpl)>& configure = {}) const {
+    TinyFile without = *this;
+    without.omit.insert("/texts/features");
+    without.write(path);
+    h5::File file = h5::open_file(path, /*writable=*/true);
+    const hsize_t dims[3] = {static_cast<hsize_t>(num_tokens.size()), static_cast<hsize_t>(L),
+                             static_cast<hsize_t>(Dt)};
+    const hsize_t chunk[3] = {2, dims[1], dims[2]};
+    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
+    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, chunk);
+    if (configure) configure(dcpl.get());
+    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
+                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    torch::Tensor x = features(num_tokens, L, Dt, pad_value);
+    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
+              0);
   }
 
   void write(const std::string& path) const {

@@ -436,27 +436,14 @@ TEST(FeatureFile, DamagedDatasetReadIsInputError) {
 TEST(FeatureFile, CompressionFilterNotAvailable) {
   TempDir dir;
   const std::string path = dir.file("tiny.h5");
-  TinyFile tiny;
-  tiny.omit.insert("/texts/features");
-  tiny.write(path);
   const H5Z_filter_t kTestFilter = 300;  // 256..511 are reserved for testing
   const H5Z_class2_t filter_class = {
       H5Z_CLASS_T_VERS, kTestFilter, 1, 1, "lica_test_filter", nullptr, nullptr,
       [](unsigned, size_t, const unsigned[], size_t nbytes, size_t*, void**) { return nbytes; }};
   ASSERT_GE(H5Zregister(&filter_class), 0);
-  {
-    h5::File file = h5::open_file(path, /*writable=*/true);
-    const hsize_t dims[3] = {6, 5, 2};
-    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
-    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_chunk(dcpl.get(), 3, dims);
-    H5Pset_filter(dcpl.get(), kTestFilter, H5Z_FLAG_MANDATORY, 0, nullptr);
-    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
-                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-    torch::Tensor x = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
-    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
-              0);
-  }
+  ASSERT_NO_FATAL_FAILURE(TinyFile().write_with_chunked_texts(path, [&](hid_t dcpl) {
+    H5Pset_filter(dcpl, kTestFilter, H5Z_FLAG_MANDATORY, 0, nullptr);
+  }));
   ASSERT_GE(H5Zunregister(kTestFilter), 0);
   EXPECT_THAT(open_error(path),
               HasSubstr(path + ": dataset /texts/features: compression filter "
@@ -554,20 +541,7 @@ TEST(FeatureFile, ChunkedDatasetIsReadThroughHdf5) {
   TempDir dir;
   const std::string path = dir.file("tiny.h5");
   TinyFile tiny;
-  tiny.omit.insert("/texts/features");
-  tiny.write(path);
-  {
-    h5::File file = h5::open_file(path, /*writable=*/true);
-    const hsize_t dims[3] = {6, 5, 2}, chunk[3] = {2, 5, 2};
-    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
-    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_chunk(dcpl.get(), 3, chunk);
-    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
-                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-    torch::Tensor x = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
-    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
-              0);
-  }
+  ASSERT_NO_FATAL_FAILURE(tiny.write_with_chunked_texts(path));
   FeatureFile f = FeatureFile::open(path);
   EXPECT_TRUE(f.reads_directly());  // the videos
   const auto all_texts = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);

@@ -99,23 +99,10 @@ TEST(Inspect, SummarisesASyntheticFile) {
 TEST(Inspect, ReportsChunkingAndCompression) {
   TempDir dir;
   const std::string path = dir.file("tiny.h5");
-  TinyFile tiny;
-  tiny.omit.insert("/texts/features");
-  tiny.write(path);
-  {
-    h5::File file = h5::open_file(path, /*writable=*/true);
-    const hsize_t dims[3] = {6, 5, 2}, chunk[3] = {2, 5, 2};
-    h5::Dataspace space(H5Screate_simple(3, dims, nullptr));
-    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_chunk(dcpl.get(), 3, chunk);
-    H5Pset_shuffle(dcpl.get());
-    H5Pset_deflate(dcpl.get(), 4);
-    h5::Dataset ds(H5Dcreate2(file.get(), "/texts/features", H5T_IEEE_F32LE, space.get(),
-                              H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-    torch::Tensor x = TinyFile::features(tiny.num_tokens, 5, 2, 0.0f);
-    ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data_ptr()),
-              0);
-  }
+  ASSERT_NO_FATAL_FAILURE(TinyFile().write_with_chunked_texts(path, [](hid_t dcpl) {
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 4);
+  }));
   const Inspection in = inspect_file(path);
   EXPECT_TRUE(in.ok()) << format_text(in);
   EXPECT_EQ(in.text_features.dtype, "float32");
